@@ -1,0 +1,38 @@
+"""Entry point of the ``consent-crawler`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crawler import __version__
+
+from . import decide_cmd, policy_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="consent-crawler",
+        description="A Scrapy crawler for AI training data that honours every machine-readable "
+        "do-not-train signal and records why each kept page was allowed.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (decide_cmd, policy_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The pure decision core: evidence + policy → decision.
+
+No Scrapy, Twisted, boto3 or network library is imported here (a test enforces it), so the
+crawler, ``check``, ``decide``, replay and purge all run exactly this code.
+"""
+
+from ._policy_load import PolicyError, PolicyIssue, load_policy, policy_from_mapping
+from .decide import decide
+from .decision import SIGNALS, Decision, Reason
+from .evidence import (
+    EmbeddedDocument,
+    Evidence,
+    EvidenceError,
+    FetchedFile,
+    Headers,
+    RegistryAnswer,
+)
+from .policy import Policy
+
+__all__ = [
+    "SIGNALS",
+    "Decision",
+    "EmbeddedDocument",
+    "Evidence",
+    "EvidenceError",
+    "FetchedFile",
+    "Headers",
+    "Policy",
+    "PolicyError",
+    "PolicyIssue",
+    "Reason",
+    "RegistryAnswer",
+    "decide",
+    "load_policy",
+    "policy_from_mapping",
+]

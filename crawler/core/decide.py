@@ -1,0 +1,124 @@
+"""evidence + policy → decision.  Pure: no Scrapy, no I/O, no clock.
+
+Each protocol is read by its own rules in its module; here the answers are combined as
+design.md §1 says: a refusal of either scope wins, explicit permissions are recorded, and when
+no signal decides use, the policy's mode does.  A refused fetch makes use "n/a": preferences
+apply only to content we may fetch (aipref attach-05).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from . import ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
+from ._patterns import url_path
+from .decision import Decision, Reason
+from .evidence import Evidence, RegistryAnswer
+from .policy import Policy
+
+
+def decide(evidence: Evidence, policy: Policy) -> Decision:
+    token = evidence.token or policy.identity.token
+    path = url_path(evidence.url)
+    host = (urlsplit(evidence.url).hostname or "").lower()
+    reasons: list[Reason] = list(domain_reasons(host, policy))
+    files = {
+        name: file.sha256
+        for name, file in (("robots.txt", evidence.robots_txt), ("ai.txt", evidence.ai_txt),
+                           ("tdmrep.json", evidence.tdmrep_json))
+        if file is not None
+    }
+    robots = None
+    if evidence.robots_txt is not None:
+        reason, robots = robots_txt.fetch_reasons(evidence.robots_txt, token, path, policy)
+        reasons.append(reason)
+    if any(r.scope == "fetch" and r.refuses for r in reasons):
+        return Decision(evidence.url, "refused", "n/a", policy.mode, tuple(reasons), files)
+
+    if robots is not None and evidence.robots_txt is not None:
+        sha = evidence.robots_txt.sha256
+        reasons += robots_txt.ai_token_reasons(robots, path, policy, sha)
+        reasons += robots_txt.preference_reasons(robots, token, path, policy, sha)
+    if evidence.ai_txt is not None:
+        reasons += ai_txt.reasons(evidence.ai_txt, token, path, policy)
+    if any(x is not None for x in (evidence.tdmrep_json, evidence.headers, evidence.meta,
+                                   evidence.document)):
+        carriers = (evidence.tdmrep_json, evidence.headers, evidence.meta, evidence.document)
+        found = tdmrep.reasons(path, policy, *carriers)
+        # "Nothing expressed" is noise unless a TDMRep carrier was actually consulted.
+        if evidence.tdmrep_json is not None or any(r.verdict != "unknown" for r in found):
+            reasons += found
+    if evidence.headers is not None:
+        if policy.content_usage.honour:
+            reasons += aipref.header_reasons(evidence.headers.get_all("content-usage"), policy)
+        if policy.content_signal.honour:
+            for line in evidence.headers.get_all("content-signal"):
+                reasons += content_signal.reasons(content_signal.parse(line), "response header")
+        reasons += directives.header_reasons(evidence.headers.get_all("x-robots-tag"), token, policy)
+    if evidence.meta is not None:
+        reasons += directives.meta_reasons(evidence.meta, token, policy)
+    if evidence.registry is not None:
+        reasons.append(registry_reason(evidence.registry, policy))
+    if _licensed(host, policy):
+        reasons.append(Reason("policy", "allow", "use", f"{host} is a licensed domain (policy)"))
+    return Decision(evidence.url, "allowed", _use(reasons, policy), policy.mode,
+                    tuple(reasons) + _mode_reason(reasons, policy), files)
+
+
+def _use(reasons: list[Reason], policy: Policy) -> str:
+    use = [r for r in reasons if r.scope == "use"]
+    if any(r.refuses for r in use):
+        return "refused"
+    if policy.mode == "opt-out" or any(r.verdict == "allow" for r in use):
+        return "allowed"
+    return "refused"
+
+
+def _mode_reason(reasons: list[Reason], policy: Policy) -> tuple[Reason, ...]:
+    """When no signal decided use, say that the policy's mode did."""
+    use = [r for r in reasons if r.scope == "use"]
+    if any(r.refuses or r.verdict == "allow" for r in use):
+        return ()
+    if policy.mode == "opt-out":
+        return (Reason("policy", "allow", "use",
+                       "no signal reserves or permits AI training; opt-out mode uses it"),)
+    return (Reason("policy", "refuse", "use",
+                   "opt-in mode: no explicit permission for AI training was found"),)
+
+
+def _matches_domain(host: str, domains: tuple[str, ...]) -> str | None:
+    for domain in domains:
+        domain = domain.lower().lstrip(".")
+        if host == domain or host.endswith("." + domain):
+            return domain
+    return None
+
+
+def domain_reasons(host: str, policy: Policy) -> list[Reason]:
+    """The policy's own allow and deny lists (signal ``policy``, fetch scope)."""
+    denied = _matches_domain(host, policy.domains.deny)
+    if denied is not None:
+        return [Reason("policy", "refuse", "fetch", f"{host} is on the policy's deny list "
+                                                    f"({denied})")]
+    if policy.domains.allow and _matches_domain(host, policy.domains.allow) is None:
+        return [Reason("policy", "refuse", "fetch", f"{host} is not on the policy's allow list")]
+    return []
+
+
+def _licensed(host: str, policy: Policy) -> bool:
+    return _matches_domain(host, policy.domains.licensed) is not None
+
+
+def registry_reason(answer: RegistryAnswer, policy: Policy) -> Reason:
+    where = answer.source
+    if answer.error is not None:
+        how = ("deferred, then refused" if policy.registry.on_error == "defer"
+               else "refused because registry.on_error = 'refuse'")
+        return Reason("registry", "error", "use",
+                      f"opt-out registry {where} unavailable ({answer.error}); {how}")
+    if answer.opted_out:
+        return Reason("registry", "refuse", "use", f"opted out in {where}" +
+                      (f": {answer.detail}" if answer.detail else ""))
+    if answer.opted_in:
+        return Reason("registry", "allow", "use", f"opted in at {where}")
+    return Reason("registry", "unknown", "use", f"not opted out in {where}")
