@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from typing import Any, TextIO
@@ -15,17 +16,25 @@ HELP = "offline: evidence JSON lines on stdin, one decision line per input on st
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("decide", help=HELP, description=(
-        "Read one JSON object per line (design.md §5: url, token, robots_txt, ai_txt, "
-        "tdmrep_json, headers, html, document, registry) and print one decision per line, in "
-        "order. A malformed line prints {\"url\": …, \"error\": …} and the rest go on; the exit "
-        "status is 1 if any line failed."))
+    parser = sub.add_parser(
+        "decide",
+        help=HELP,
+        description=(
+            "Read one JSON object per line (design.md §5: url, token, robots_txt, ai_txt, "
+            "tdmrep_json, headers, html, document, registry) and print one decision per line, in "
+            'order. A malformed line prints {"url": …, "error": …} and the rest go on; the exit '
+            "status is 1 if any line failed."
+        ),
+    )
     parser.add_argument("--policy", help="policy file or bundled name (default: default)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     policy = load_policy_or_exit(args.policy)
+    # Everything loaded so far lives for the whole run: keep it out of the cyclic collector's
+    # scans, which otherwise revisit it on every collection of a long stream.
+    gc.freeze()
     return decide_stream(sys.stdin, sys.stdout, policy)
 
 

@@ -17,9 +17,12 @@ from ._common import policy_path, policy_warnings
 def register(sub: Any) -> None:
     parser = sub.add_parser("policy", help="validate policy files, list policy keys")
     inner = parser.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
-    validate = inner.add_parser("validate", help="validate policy files; exit 1 on any error",
-                                description="Validate each policy FILE (or bundled name). "
-                                "Errors name the file, line and key path; exit 1 on any.")
+    validate = inner.add_parser(
+        "validate",
+        help="validate policy files; exit 1 on any error",
+        description="Validate each policy FILE (or bundled name). "
+        "Errors name the file, line and key path; exit 1 on any.",
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=run_validate)
     keys = inner.add_parser("keys", help="print every policy key with its default and effect")

@@ -15,6 +15,7 @@ from .evidence import (
     Headers,
     RegistryAnswer,
 )
+from .freshness import file_ttl, is_fresh
 from .policy import Policy
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "Reason",
     "RegistryAnswer",
     "decide",
+    "file_ttl",
+    "is_fresh",
     "load_policy",
     "policy_from_mapping",
 ]

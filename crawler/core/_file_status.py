@@ -20,14 +20,26 @@ def unusable_reason(
     if file.unreachable:
         status = describe_status(file.status)
         if section.on_error == "refuse":
-            return Reason(signal, "error", "use", (
-                f"{name} could not be read ({status}); refused because on_error = 'refuse'"
-            ), file.sha256)
-        return Reason(signal, "unknown", "use",
-                      f"{name} could not be read ({status}); ignored (on_error = 'ignore')",
-                      file.sha256)
+            return Reason(
+                signal,
+                "error",
+                "use",
+                (f"{name} could not be read ({status}); refused because on_error = 'refuse'"),
+                file.sha256,
+            )
+        return Reason(
+            signal,
+            "unknown",
+            "use",
+            f"{name} could not be read ({status}); ignored (on_error = 'ignore')",
+            file.sha256,
+        )
     if not file.ok:
-        return Reason(signal, "unknown", "use",
-                      f"no {name} (HTTP {file.status}): the site does not publish one",
-                      file.sha256)
+        return Reason(
+            signal,
+            "unknown",
+            "use",
+            f"no {name} (HTTP {file.status}): the site does not publish one",
+            file.sha256,
+        )
     return None

@@ -10,8 +10,7 @@ path a literal ``*`` or ``$`` becomes ``%2A``/``%24`` (the RFC's way to match th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -20,8 +19,10 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 def _normalise(text: str, *, literal_specials: bool) -> str:
     # Fast path: most paths and patterns are plain ASCII without escapes.
-    if text.isascii() and "%" not in text and not (
-        literal_specials and ("*" in text or "$" in text)
+    if (
+        text.isascii()
+        and "%" not in text
+        and not (literal_specials and ("*" in text or "$" in text))
     ):
         return text
     data = text.encode("utf-8", "surrogatepass")
@@ -67,36 +68,52 @@ def url_path(url: str) -> str:
     return normalise_path(path)
 
 
-@dataclass(frozen=True, slots=True)
 class Pattern:
-    """A compiled pattern; ``length`` is its specificity in octets (RFC 9309 longest match)."""
+    """A path pattern; ``length`` is its specificity in octets (RFC 9309 longest match).
 
-    text: str
-    length: int
-    matches: Callable[[str], bool]
+    Matching checks the literal prefix (the text before the first ``*``) first and builds a
+    regular expression, cached by pattern text, only for wildcard patterns past that check.
+    """
+
+    __slots__ = ("length", "text")
+
+    def __init__(self, raw: str) -> None:
+        self.text = normalise_pattern(raw)
+        self.length = len(self.text)
+
+    def matches(self, path: str) -> bool:
+        return matches(self.text, path)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r})"
 
 
 def compile_pattern(raw: str) -> Pattern:
-    """Compile a pattern; plain prefixes use ``str.startswith``, the rest a regular expression."""
-    text = normalise_pattern(raw)
-    anchored = text.endswith("$")
-    body = text[:-1] if anchored else text
-    if not anchored and "*" not in body:
-        return Pattern(text, len(text), _prefix_matcher(body))
+    return Pattern(raw)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The text every matching path starts with: up to the first ``*``, without a ``$``."""
+    if pattern.endswith("$"):
+        pattern = pattern[:-1]
+    return pattern.partition("*")[0]
+
+
+def matches(pattern: str, path: str) -> bool:
+    """Does a *normalised* pattern match a normalised path?  Plain prefixes need no regex."""
+    star = pattern.find("*")
+    if star < 0:
+        if pattern.endswith("$"):
+            return path == pattern[:-1]
+        return path.startswith(pattern)
+    if not path.startswith(pattern[:star]):
+        return False
+    return _wildcard(pattern).match(path) is not None
+
+
+@lru_cache(maxsize=8192)
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
     regex = ".*".join(re.escape(piece) for piece in body.split("*"))
-    compiled = re.compile(regex + (r"\Z" if anchored else ""), re.DOTALL)
-    return Pattern(text, len(text), _regex_matcher(compiled))
-
-
-def _prefix_matcher(prefix: str) -> Callable[[str], bool]:
-    def matches(path: str) -> bool:
-        return path.startswith(prefix)
-
-    return matches
-
-
-def _regex_matcher(compiled: re.Pattern[str]) -> Callable[[str], bool]:
-    def matches(path: str) -> bool:
-        return compiled.match(path) is not None
-
-    return matches
+    return re.compile(regex + (r"\Z" if anchored else ""), re.DOTALL)

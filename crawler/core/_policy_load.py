@@ -94,7 +94,9 @@ def _read_chain(path: Path) -> list[tuple[Path, str, dict[str, Any]]]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = _decode_error_line(exc)
-            raise PolicyError([PolicyIssue(str(current), "", f"not valid TOML: {exc}", line)]) from None
+            raise PolicyError(
+                [PolicyIssue(str(current), "", f"not valid TOML: {exc}", line)]
+            ) from None
         chain.append((current, text, data))
         parent = data.get("extends")
         if parent is None or parent == "":

@@ -43,8 +43,9 @@ def read(content_type: str, body: bytes) -> EmbeddedTdm | None:
 def _from_epub(body: bytes) -> EmbeddedTdm | None:
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            container = lxml.etree.fromstring(_read_member(archive, "META-INF/container.xml"),
-                                              _parser())
+            container = lxml.etree.fromstring(
+                _read_member(archive, "META-INF/container.xml"), _parser()
+            )
             rootfile = container.find(f".//{{{_CONTAINER_NS}}}rootfile")
             if rootfile is None or not rootfile.get("full-path"):
                 return None

@@ -23,15 +23,37 @@ def reasons(file: FetchedFile, token: str, path: str, policy: Policy) -> list[Re
         return [problem]
     sha = file.sha256
     if file.looks_like_html():
-        return [Reason("ai-txt", "unknown", "use",
-                       "ai.txt answered with an HTML page: treated as absent", sha)]
-    group, _ = parsed(file, policy.robots.max_bytes, kind="ai-txt").group_for(token)
+        return [
+            Reason(
+                "ai-txt",
+                "unknown",
+                "use",
+                "ai.txt answered with an HTML page: treated as absent",
+                sha,
+            )
+        ]
+    robots = parsed(file, policy.robots.max_bytes, kind="ai-txt")
+    group, _ = robots.group_for(token)
     if group is None:
         return [Reason("ai-txt", "unknown", "use", "ai.txt has no group for us or '*'", sha)]
     rule = group.longest_match(path)
     if rule is None:
-        return [Reason("ai-txt", "unknown", "use",
-                       f"no ai.txt rule of '{group.label()}' matches {path}", sha)]
-    verdict = "allow" if rule.allow else "refuse"
-    return [Reason("ai-txt", verdict, "use",
-                   f"ai.txt {rule.describe()} of '{group.label()}' matches {path}", sha)]
+        return [
+            Reason(
+                "ai-txt",
+                "unknown",
+                "use",
+                f"no ai.txt rule of '{group.label()}' matches {path}",
+                sha,
+            )
+        ]
+    verdict = "allow" if rule[1] else "refuse"
+    return [
+        Reason(
+            "ai-txt",
+            verdict,
+            "use",
+            f"ai.txt {robots.describe(rule)} of '{group.label()}' matches {path}",
+            sha,
+        )
+    ]

@@ -59,8 +59,15 @@ def statement_reasons(
     """Reasons for one statement found at ``where`` (a header, or a robots.txt line)."""
     said = f"Content-Usage {statement.text.strip()!r} ({where})"
     if statement.error is not None:
-        return [Reason("content-usage", "unknown", "use", f"{said}: {statement.error}; "
-                       "every preference unknown", evidence)]
+        return [
+            Reason(
+                "content-usage",
+                "unknown",
+                "use",
+                f"{said}: {statement.error}; every preference unknown",
+                evidence,
+            )
+        ]
     reasons: list[Reason] = []
     if statement.train_ai == "n":
         reasons.append(Reason("content-usage", "refuse", "use", f"{said}: train-ai=n", evidence))
@@ -69,14 +76,17 @@ def statement_reasons(
     for label in statement.legacy_refusals:
         text = f"{said}: legacy label {label}=n from an earlier aipref draft"
         if policy.content_usage.legacy_labels == "refuse":
-            reasons.append(Reason("content-usage", "refuse", "use",
-                                  text + ", read as train-ai=n", evidence))
+            reasons.append(
+                Reason("content-usage", "refuse", "use", text + ", read as train-ai=n", evidence)
+            )
         else:
-            reasons.append(Reason("content-usage", "unknown", "use",
-                                  text + ", ignored by policy", evidence))
+            reasons.append(
+                Reason("content-usage", "unknown", "use", text + ", ignored by policy", evidence)
+            )
     if not reasons:
-        reasons.append(Reason("content-usage", "unknown", "use",
-                              f"{said}: no train-ai preference", evidence))
+        reasons.append(
+            Reason("content-usage", "unknown", "use", f"{said}: no train-ai preference", evidence)
+        )
     return reasons
 
 

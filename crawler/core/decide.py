@@ -24,8 +24,11 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
     reasons: list[Reason] = list(domain_reasons(host, policy))
     files = {
         name: file.sha256
-        for name, file in (("robots.txt", evidence.robots_txt), ("ai.txt", evidence.ai_txt),
-                           ("tdmrep.json", evidence.tdmrep_json))
+        for name, file in (
+            ("robots.txt", evidence.robots_txt),
+            ("ai.txt", evidence.ai_txt),
+            ("tdmrep.json", evidence.tdmrep_json),
+        )
         if file is not None
     }
     robots = None
@@ -41,28 +44,32 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
         reasons += robots_txt.preference_reasons(robots, token, path, policy, sha)
     if evidence.ai_txt is not None:
         reasons += ai_txt.reasons(evidence.ai_txt, token, path, policy)
-    if any(x is not None for x in (evidence.tdmrep_json, evidence.headers, evidence.meta,
-                                   evidence.document)):
-        carriers = (evidence.tdmrep_json, evidence.headers, evidence.meta, evidence.document)
-        found = tdmrep.reasons(path, policy, *carriers)
-        # "Nothing expressed" is noise unless a TDMRep carrier was actually consulted.
-        if evidence.tdmrep_json is not None or any(r.verdict != "unknown" for r in found):
-            reasons += found
+    reasons += tdmrep.reasons(
+        path, policy, evidence.tdmrep_json, evidence.headers, evidence.meta, evidence.document
+    )
     if evidence.headers is not None:
         if policy.content_usage.honour:
             reasons += aipref.header_reasons(evidence.headers.get_all("content-usage"), policy)
         if policy.content_signal.honour:
             for line in evidence.headers.get_all("content-signal"):
                 reasons += content_signal.reasons(content_signal.parse(line), "response header")
-        reasons += directives.header_reasons(evidence.headers.get_all("x-robots-tag"), token, policy)
+        reasons += directives.header_reasons(
+            evidence.headers.get_all("x-robots-tag"), token, policy
+        )
     if evidence.meta is not None:
         reasons += directives.meta_reasons(evidence.meta, token, policy)
     if evidence.registry is not None:
         reasons.append(registry_reason(evidence.registry, policy))
     if _licensed(host, policy):
         reasons.append(Reason("policy", "allow", "use", f"{host} is a licensed domain (policy)"))
-    return Decision(evidence.url, "allowed", _use(reasons, policy), policy.mode,
-                    tuple(reasons) + _mode_reason(reasons, policy), files)
+    return Decision(
+        evidence.url,
+        "allowed",
+        _use(reasons, policy),
+        policy.mode,
+        tuple(reasons) + _mode_reason(reasons, policy),
+        files,
+    )
 
 
 def _use(reasons: list[Reason], policy: Policy) -> str:
@@ -80,10 +87,22 @@ def _mode_reason(reasons: list[Reason], policy: Policy) -> tuple[Reason, ...]:
     if any(r.refuses or r.verdict == "allow" for r in use):
         return ()
     if policy.mode == "opt-out":
-        return (Reason("policy", "allow", "use",
-                       "no signal reserves or permits AI training; opt-out mode uses it"),)
-    return (Reason("policy", "refuse", "use",
-                   "opt-in mode: no explicit permission for AI training was found"),)
+        return (
+            Reason(
+                "policy",
+                "allow",
+                "use",
+                "no signal reserves or permits AI training; opt-out mode uses it",
+            ),
+        )
+    return (
+        Reason(
+            "policy",
+            "refuse",
+            "use",
+            "opt-in mode: no explicit permission for AI training was found",
+        ),
+    )
 
 
 def _matches_domain(host: str, domains: tuple[str, ...]) -> str | None:
@@ -98,8 +117,9 @@ def domain_reasons(host: str, policy: Policy) -> list[Reason]:
     """The policy's own allow and deny lists (signal ``policy``, fetch scope)."""
     denied = _matches_domain(host, policy.domains.deny)
     if denied is not None:
-        return [Reason("policy", "refuse", "fetch", f"{host} is on the policy's deny list "
-                                                    f"({denied})")]
+        return [
+            Reason("policy", "refuse", "fetch", f"{host} is on the policy's deny list ({denied})")
+        ]
     if policy.domains.allow and _matches_domain(host, policy.domains.allow) is None:
         return [Reason("policy", "refuse", "fetch", f"{host} is not on the policy's allow list")]
     return []
@@ -112,13 +132,24 @@ def _licensed(host: str, policy: Policy) -> bool:
 def registry_reason(answer: RegistryAnswer, policy: Policy) -> Reason:
     where = answer.source
     if answer.error is not None:
-        how = ("deferred, then refused" if policy.registry.on_error == "defer"
-               else "refused because registry.on_error = 'refuse'")
-        return Reason("registry", "error", "use",
-                      f"opt-out registry {where} unavailable ({answer.error}); {how}")
+        how = (
+            "deferred, then refused"
+            if policy.registry.on_error == "defer"
+            else "refused because registry.on_error = 'refuse'"
+        )
+        return Reason(
+            "registry",
+            "error",
+            "use",
+            f"opt-out registry {where} unavailable ({answer.error}); {how}",
+        )
     if answer.opted_out:
-        return Reason("registry", "refuse", "use", f"opted out in {where}" +
-                      (f": {answer.detail}" if answer.detail else ""))
+        return Reason(
+            "registry",
+            "refuse",
+            "use",
+            f"opted out in {where}" + (f": {answer.detail}" if answer.detail else ""),
+        )
     if answer.opted_in:
         return Reason("registry", "allow", "use", f"opted in at {where}")
     return Reason("registry", "unknown", "use", f"not opted out in {where}")

@@ -39,7 +39,9 @@ def header_reasons(lines: tuple[str, ...], token: str, policy: Policy) -> list[R
         return []
     found: list[tuple[str, str]] = []
     for line in lines:
-        found += [(d, f"X-Robots-Tag {line.strip()!r}") for d in _header_directives(line, token.lower())]
+        found += [
+            (d, f"X-Robots-Tag {line.strip()!r}") for d in _header_directives(line, token.lower())
+        ]
     return _reasons("x-robots-tag", found, policy)
 
 
@@ -59,14 +61,36 @@ def _reasons(signal: str, found: list[tuple[str, str]], policy: Policy) -> list[
     refusing = set(policy.directives.refuse)
     out: list[Reason] = []
     for directive, where in found:
-        if directive == "noimageai" and "noimageai" in refusing and \
-                policy.directives.noimageai == "images":
-            out.append(Reason(signal, "unknown", "use",
-                              f"{where}: noimageai refuses images only (policy directives.noimageai)"))
+        if (
+            directive == "noimageai"
+            and "noimageai" in refusing
+            and policy.directives.noimageai == "images"
+        ):
+            out.append(
+                Reason(
+                    signal,
+                    "unknown",
+                    "use",
+                    f"{where}: noimageai refuses images only (policy directives.noimageai)",
+                )
+            )
         elif directive in refusing:
             out.append(Reason(signal, "refuse", "use", f"{where}: {directive}"))
-        elif directive in ("noindex", "noarchive", "none", "nosnippet", "noimageindex",
-                           "noai", "noimageai"):
-            out.append(Reason(signal, "unknown", "use",
-                              f"{where}: {directive} recorded (not a refusal under this policy)"))
+        elif directive in (
+            "noindex",
+            "noarchive",
+            "none",
+            "nosnippet",
+            "noimageindex",
+            "noai",
+            "noimageai",
+        ):
+            out.append(
+                Reason(
+                    signal,
+                    "unknown",
+                    "use",
+                    f"{where}: {directive} recorded (not a refusal under this policy)",
+                )
+            )
     return out

@@ -207,6 +207,4 @@ def _registry(value: Any) -> RegistryAnswer | None:
     if error is None and "opted_out" not in value:
         raise EvidenceError("'registry' needs 'opted_out' (or 'error' when it was unreachable)")
     source = value.get("source", "registry")
-    return RegistryAnswer(
-        opted_out=opted_out, opted_in=opted_in, source=str(source), error=error
-    )
+    return RegistryAnswer(opted_out=opted_out, opted_in=opted_in, source=str(source), error=error)

@@ -50,27 +50,39 @@ class Identity:
 @dataclass(frozen=True)
 class RobotsPolicy:
     max_bytes: int = key(
-        512000, "Bytes of robots.txt parsed; RFC 9309 §2.5 requires at least 512,000.",
-        minimum=512000, maximum=16 * 1024 * 1024,
+        512000,
+        "Bytes of robots.txt parsed; RFC 9309 §2.5 requires at least 512,000.",
+        minimum=512000,
+        maximum=16 * 1024 * 1024,
     )
     max_redirects: int = key(
-        5, "Redirects followed for robots.txt; more counts as unavailable (RFC 9309 §2.3.1.2).",
-        minimum=5, maximum=20,
+        5,
+        "Redirects followed for robots.txt; more counts as unavailable (RFC 9309 §2.3.1.2).",
+        minimum=5,
+        maximum=20,
     )
     ttl_seconds: int = key(
-        86400, "How long a fetched robots.txt is used; RFC 9309 §2.4 says at most 24 hours.",
-        minimum=1, maximum=86400,
+        86400,
+        "How long a fetched robots.txt is used; RFC 9309 §2.4 says at most 24 hours.",
+        minimum=1,
+        maximum=86400,
     )
     error_ttl_seconds: int = key(
-        300, "How long an unreachable robots.txt (5xx, 429, network error) refuses before a "
-        "retry; never cached as allow.", minimum=1, maximum=86400,
+        300,
+        "How long an unreachable robots.txt (5xx, 429, network error) refuses before a "
+        "retry; never cached as allow.",
+        minimum=1,
+        maximum=86400,
     )
     unauthorized: str = key(
-        "allow", "robots.txt answering 401/403: 'allow' (RFC 9309: unavailable, crawl and "
-        "log) or 'refuse' (treat as complete disallow).", choices=("allow", "refuse"),
+        "allow",
+        "robots.txt answering 401/403: 'allow' (RFC 9309: unavailable, crawl and "
+        "log) or 'refuse' (treat as complete disallow).",
+        choices=("allow", "refuse"),
     )
     group_fallback: str = key(
-        "record", "Content-Usage/Content-Signal lines of the '*' group when our token has its "
+        "record",
+        "Content-Usage/Content-Signal lines of the '*' group when our token has its "
         "own group: 'record' them (the RFC selects one group) or 'refuse' on them (strict).",
         choices=("record", "refuse"),
     )
@@ -79,11 +91,13 @@ class RobotsPolicy:
 @dataclass(frozen=True)
 class AiTokensPolicy:
     honour: bool = key(
-        True, "Treat a robots.txt Disallow aimed at a known AI-training bot as a reservation "
+        True,
+        "Treat a robots.txt Disallow aimed at a known AI-training bot as a reservation "
         "of AI use (signal robots-ai-tokens). Fetching still follows our own token only.",
     )
     tokens: tuple[str, ...] = key(
-        (), "Product names of AI-training crawlers whose robots.txt groups count, matched "
+        (),
+        "Product names of AI-training crawlers whose robots.txt groups count, matched "
         "case-insensitively against the User-agent value as written (up to '/').",
         pattern=r"[A-Za-z0-9_.\- ]+",
     )
@@ -93,8 +107,10 @@ class AiTokensPolicy:
 class FileSignalPolicy:
     honour: bool = key(True, "Read this signal.")
     on_error: str = key(
-        "refuse", "When the file cannot be read (5xx, 429, network error): 'refuse' use, or "
-        "'ignore' the signal.", choices=ON_ERROR,
+        "refuse",
+        "When the file cannot be read (5xx, 429, network error): 'refuse' use, or "
+        "'ignore' the signal.",
+        choices=ON_ERROR,
     )
 
 
@@ -102,9 +118,11 @@ class FileSignalPolicy:
 class ContentUsagePolicy:
     honour: bool = key(True, "Read IETF aipref Content-Usage (header and robots.txt lines).")
     legacy_labels: str = key(
-        "refuse", "Labels of earlier aipref drafts (train-genai, bots, all, ai-use, tdm, ai, "
+        "refuse",
+        "Labels of earlier aipref drafts (train-genai, bots, all, ai-use, tdm, ai, "
         "genai) set to n: 'refuse' (treat as train-ai=n, flagged legacy) or 'ignore' (draft "
-        "-07: unknown labels are ignored).", choices=("refuse", "ignore"),
+        "-07: unknown labels are ignored).",
+        choices=("refuse", "ignore"),
     )
 
 
@@ -116,13 +134,16 @@ class HonourPolicy:
 @dataclass(frozen=True)
 class DirectivesPolicy:
     refuse: tuple[str, ...] = key(
-        ("noai", "noimageai"), "Robots directives (X-Robots-Tag, <meta name=robots|TOKEN>) "
+        ("noai", "noimageai"),
+        "Robots directives (X-Robots-Tag, <meta name=robots|TOKEN>) "
         "that refuse use; others (noindex, nofollow, …) are recorded only.",
         choices=("noai", "noimageai", "noarchive", "noindex", "none", "nosnippet", "noimageindex"),
     )
     noimageai: str = key(
-        "page", "Scope of noimageai: 'page' refuses the page and its images (DeviantArt's "
-        "meaning) or 'images' refuses only images.", choices=("page", "images"),
+        "page",
+        "Scope of noimageai: 'page' refuses the page and its images (DeviantArt's "
+        "meaning) or 'images' refuses only images.",
+        choices=("page", "images"),
     )
 
 
@@ -139,8 +160,10 @@ class RegistryPolicy:
     retries: int = key(5, "Retries with backoff on 429/5xx.", minimum=0, maximum=20)
     cache_ttl_seconds: int = key(86400, "How long an answer is reused.", minimum=0, maximum=604800)
     on_error: str = key(
-        "refuse", "Registry unreachable: 'refuse' the affected URLs, or 'defer' them until it "
-        "answers (at most defer_max_seconds, then refuse).", choices=("refuse", "defer"),
+        "refuse",
+        "Registry unreachable: 'refuse' the affected URLs, or 'defer' them until it "
+        "answers (at most defer_max_seconds, then refuse).",
+        choices=("refuse", "defer"),
     )
     defer_max_seconds: int = key(300, "Longest a deferred URL waits.", minimum=1, maximum=86400)
 
@@ -148,15 +171,18 @@ class RegistryPolicy:
 @dataclass(frozen=True)
 class DomainsPolicy:
     allow: tuple[str, ...] = key(
-        (), "If not empty, only these domains (and their subdomains) are fetched.",
+        (),
+        "If not empty, only these domains (and their subdomains) are fetched.",
         pattern=r"[A-Za-z0-9.\-]+",
     )
     deny: tuple[str, ...] = key(
         (), "Domains (and subdomains) never fetched (signal policy).", pattern=r"[A-Za-z0-9.\-]+"
     )
     licensed: tuple[str, ...] = key(
-        (), "Domains we hold a licence for: an explicit permission in opt-in mode. A refusal "
-        "signal still wins.", pattern=r"[A-Za-z0-9.\-]+",
+        (),
+        "Domains we hold a licence for: an explicit permission in opt-in mode. A refusal "
+        "signal still wins.",
+        pattern=r"[A-Za-z0-9.\-]+",
     )
 
 
@@ -168,7 +194,8 @@ class Policy:
         "", "Another policy file (relative to this one) whose keys this file overrides."
     )
     mode: str = key(
-        "opt-out", "With no signal either way: 'opt-out' uses the content (EU DSM Art. 4 "
+        "opt-out",
+        "With no signal either way: 'opt-out' uses the content (EU DSM Art. 4 "
         "model), 'opt-in' needs an explicit permission or a licensed domain.",
         choices=("opt-out", "opt-in"),
     )

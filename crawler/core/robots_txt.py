@@ -23,7 +23,9 @@ _RFC = "RFC 9309"
 def parsed(file: FetchedFile, max_bytes: int, kind: str = "robots") -> RobotsFile:
     """The parsed file, cached by content hash so an origin's file is parsed once."""
     result = PARSED_FILES.get_or_create(
-        (kind, file.sha256, max_bytes), lambda: parse(file.body, max_bytes)
+        (kind, file.sha256, max_bytes),
+        lambda: parse(file.body, max_bytes),
+        min(len(file.body), max_bytes) + 1,
     )
     assert isinstance(result, RobotsFile)
     return result
@@ -39,39 +41,78 @@ def fetch_reasons(
     """The fetch verdict for ``path`` and, when the file was parsed, the parsed file."""
     sha, rp = file.sha256, policy.robots
     if file.redirects > rp.max_redirects:
-        return Reason("robots", "unknown", "fetch", (
-            f"robots.txt took {file.redirects} redirects (limit {rp.max_redirects}): treated as "
-            f"unavailable, crawling allowed ({_RFC} §2.3.1.2)"), sha), None
+        return Reason(
+            "robots",
+            "unknown",
+            "fetch",
+            (
+                f"robots.txt took {file.redirects} redirects (limit {rp.max_redirects}): treated as "
+                f"unavailable, crawling allowed ({_RFC} §2.3.1.2)"
+            ),
+            sha,
+        ), None
     if file.unreachable:
-        return Reason("robots", "error", "fetch", (
-            f"robots.txt unreachable ({describe_status(file.status)}): complete disallow for "
-            f"this origin until it can be fetched ({_RFC} §2.3.1.4)"), sha), None
+        return Reason(
+            "robots",
+            "error",
+            "fetch",
+            (
+                f"robots.txt unreachable ({describe_status(file.status)}): complete disallow for "
+                f"this origin until it can be fetched ({_RFC} §2.3.1.4)"
+            ),
+            sha,
+        ), None
     if 300 <= file.status < 500:
         if file.status in (401, 403) and rp.unauthorized == "refuse":
-            return Reason("robots", "refuse", "fetch", (
-                f"robots.txt answered HTTP {file.status}; policy robots.unauthorized = "
-                "'refuse' treats that as complete disallow"), sha), None
-        return Reason("robots", "allow", "fetch", (
-            f"robots.txt answered HTTP {file.status}: unavailable, no restrictions "
-            f"({_RFC} §2.3.1.3)"), sha), None
+            return Reason(
+                "robots",
+                "refuse",
+                "fetch",
+                (
+                    f"robots.txt answered HTTP {file.status}; policy robots.unauthorized = "
+                    "'refuse' treats that as complete disallow"
+                ),
+                sha,
+            ), None
+        return Reason(
+            "robots",
+            "allow",
+            "fetch",
+            (
+                f"robots.txt answered HTTP {file.status}: unavailable, no restrictions "
+                f"({_RFC} §2.3.1.3)"
+            ),
+            sha,
+        ), None
     robots = parsed(file, rp.max_bytes)
-    cut = (f"; file cut at {robots.truncated_at:,} bytes, later lines ignored ({_RFC} §2.5)"
-           if robots.truncated_at else "")
+    cut = (
+        f"; file cut at {robots.truncated_at:,} bytes, later lines ignored ({_RFC} §2.5)"
+        if robots.truncated_at
+        else ""
+    )
     if path == "/robots.txt":
-        return Reason("robots", "allow", "fetch",
-                      f"/robots.txt is always allowed ({_RFC} §2.2.2){cut}", sha), robots
+        return Reason(
+            "robots", "allow", "fetch", f"/robots.txt is always allowed ({_RFC} §2.2.2){cut}", sha
+        ), robots
     group, own = robots.group_for(token)
     if group is None:
-        return Reason("robots", "allow", "fetch",
-                      f"no group for {token!r} and no '*' group: no rules apply{cut}", sha), robots
+        return Reason(
+            "robots",
+            "allow",
+            "fetch",
+            f"no group for {token!r} and no '*' group: no rules apply{cut}",
+            sha,
+        ), robots
     which = f"group '{group.label()}'" + ("" if own else f" (no group names {token!r})")
     rule = group.longest_match(path)
     if rule is None:
-        return Reason("robots", "allow", "fetch",
-                      f"no rule of {which} matches {path}{cut}", sha), robots
-    verdict = "allow" if rule.allow else "refuse"
-    return Reason("robots", verdict, "fetch",
-                  f"{rule.describe()} of {which} matches {path}{cut}", sha), robots
+        return Reason(
+            "robots", "allow", "fetch", f"no rule of {which} matches {path}{cut}", sha
+        ), robots
+    verdict = "allow" if rule[1] else "refuse"
+    return Reason(
+        "robots", verdict, "fetch", f"{robots.describe(rule)} of {which} matches {path}{cut}", sha
+    ), robots
 
 
 def ai_token_reasons(robots: RobotsFile, path: str, policy: Policy, sha: str) -> list[Reason]:
@@ -84,14 +125,28 @@ def ai_token_reasons(robots: RobotsFile, path: str, policy: Policy, sha: str) ->
         if group is None:
             continue
         rule = group.longest_match(path)
-        if rule is not None and not rule.allow:
-            hits.append(f"{name}: {rule.describe()}")
+        if rule is not None and not rule[1]:
+            hits.append(f"{name}: {robots.describe(rule)}")
     if not hits:
-        return [Reason("robots-ai-tokens", "unknown", "use",
-                       "no AI-training bot's group disallows this path", sha)]
+        return [
+            Reason(
+                "robots-ai-tokens",
+                "unknown",
+                "use",
+                "no AI-training bot's group disallows this path",
+                sha,
+            )
+        ]
     shown = "; ".join(hits[:5]) + (f"; and {len(hits) - 5} more" if len(hits) > 5 else "")
-    return [Reason("robots-ai-tokens", "refuse", "use",
-                   f"robots.txt reserves AI training for this path: {shown}", sha)]
+    return [
+        Reason(
+            "robots-ai-tokens",
+            "refuse",
+            "use",
+            f"robots.txt reserves AI training for this path: {shown}",
+            sha,
+        )
+    ]
 
 
 def preference_reasons(
@@ -101,13 +156,16 @@ def preference_reasons(
     group, own = robots.group_for(token)
     reasons: list[Reason] = []
     if group is not None:
-        reasons += _group_preferences(group, path, policy, sha, f"robots.txt {group.label()}")
-    if own and robots.star is not None:
+        reasons += _group_preferences(
+            robots, group, path, policy, sha, f"robots.txt {group.label()}"
+        )
+    star = robots.star_group
+    if own and star is not None:
         # RFC 9309 selects one group; the '*' group's preferences are recorded, and refuse
         # only under the strict group_fallback = "refuse".
         strict = policy.robots.group_fallback == "refuse"
         where = "robots.txt '*' group; our token has its own group"
-        for reason in _group_preferences(robots.star, path, policy, sha, where):
+        for reason in _group_preferences(robots, star, path, policy, sha, where):
             if reason.verdict == "refuse" and strict:
                 reasons.append(reason)
             elif reason.verdict != "unknown":
@@ -117,16 +175,18 @@ def preference_reasons(
 
 
 def _group_preferences(
-    group: Group, path: str, policy: Policy, sha: str, where: str
+    robots: RobotsFile, group: Group, path: str, policy: Policy, sha: str, where: str
 ) -> list[Reason]:
     reasons: list[Reason] = []
     if policy.content_usage.honour and group.usages:
-        for line, pattern_text, statement in _best_usage_lines(group, path):
-            at = f"{where}, line {line}" + (f", path {pattern_text}" if pattern_text else "")
+        for record, pattern_text, statement in _best_usage_lines(group, path):
+            at = f"{where}, line {robots.line_of(record)}" + (
+                f", path {pattern_text}" if pattern_text else ""
+            )
             reasons += aipref.statement_reasons(aipref.parse_statement(statement), at, policy, sha)
     if policy.content_signal.honour:
         for record in group.signals:
-            at = f"{where}, line {record.line}"
+            at = f"{where}, line {robots.line_of(record.record)}"
             reasons += content_signal.reasons(content_signal.parse(record.value), at, sha)
     return reasons
 
@@ -150,5 +210,5 @@ def _best_usage_lines(group: Group, path: str) -> list[tuple[int, str, str]]:
         if pattern.length > best_length:
             best_length, best = pattern.length, []
         if pattern.length == best_length:
-            best.append((record.line, pattern_text, statement))
+            best.append((record.record, pattern_text, statement))
     return best

@@ -52,8 +52,15 @@ def parse_file(body: bytes) -> TdmFile:
             continue
         raw = entry.get("tdm-reservation")
         policy = entry.get("tdm-policy")
-        rules.append(TdmRule(index, compile_pattern(entry["location"]), _json_value(raw), raw,
-                             policy if isinstance(policy, str) else None))
+        rules.append(
+            TdmRule(
+                index,
+                compile_pattern(entry["location"]),
+                _json_value(raw),
+                raw,
+                policy if isinstance(policy, str) else None,
+            )
+        )
     return TdmFile(tuple(rules), None, tuple(skipped))
 
 
@@ -104,34 +111,61 @@ def reasons(
         if problem is not None:
             out.append(problem)
         else:
-            parsed = PARSED_FILES.get_or_create(("tdmrep", file.sha256), lambda: parse_file(file.body))
+            parsed = PARSED_FILES.get_or_create(
+                ("tdmrep", file.sha256), lambda: parse_file(file.body), len(file.body) + 1
+            )
             assert isinstance(parsed, TdmFile)
             if parsed.error is not None:
-                out.append(Reason("tdmrep", "unknown", "use",
-                                  f"tdmrep.json ignored: {parsed.error}", file.sha256))
+                out.append(
+                    Reason(
+                        "tdmrep",
+                        "unknown",
+                        "use",
+                        f"tdmrep.json ignored: {parsed.error}",
+                        file.sha256,
+                    )
+                )
             for rule in parsed.rules:
                 if rule.location.matches(path):
                     where = f"tdmrep.json rule {rule.index} (location {rule.location.text!r})"
                     if rule.reservation is None:
-                        out.append(Reason("tdmrep", "unknown", "use", (
-                            f"{where}: tdm-reservation {rule.raw!r} is not 0 or 1, unset"),
-                            file.sha256))
+                        out.append(
+                            Reason(
+                                "tdmrep",
+                                "unknown",
+                                "use",
+                                (f"{where}: tdm-reservation {rule.raw!r} is not 0 or 1, unset"),
+                                file.sha256,
+                            )
+                        )
                     else:
                         take(rule.reservation, where, rule.policy, file.sha256)
                     break
     if headers is not None:
         header_value, invalid = _carrier_value(headers.get_all("tdm-reservation"))
         for bad in invalid:
-            out.append(Reason("tdmrep", "unknown", "use",
-                              f"header tdm-reservation {bad!r} is not 0 or 1, unset"))
+            out.append(
+                Reason(
+                    "tdmrep",
+                    "unknown",
+                    "use",
+                    f"header tdm-reservation {bad!r} is not 0 or 1, unset",
+                )
+            )
         if header_value is not None:
             take(header_value, "the tdm-reservation header", _first(headers.get_all("tdm-policy")))
     if meta is not None:
         tags = tuple(content for name, content in meta if name == "tdm-reservation")
         meta_value, invalid = _carrier_value(tags)
         for bad in invalid:
-            out.append(Reason("tdmrep", "unknown", "use",
-                              f"<meta name=tdm-reservation> {bad!r} is not 0 or 1, unset"))
+            out.append(
+                Reason(
+                    "tdmrep",
+                    "unknown",
+                    "use",
+                    f"<meta name=tdm-reservation> {bad!r} is not 0 or 1, unset",
+                )
+            )
         if meta_value is not None:
             policies = tuple(content for name, content in meta if name == "tdm-policy")
             take(meta_value, "<meta name=tdm-reservation>", _first(policies))
@@ -140,12 +174,20 @@ def reasons(
         if embedded is not None and embedded.reservation is not None:
             embedded_value, _ = _carrier_value((embedded.reservation,))
             if embedded_value is None:
-                out.append(Reason("tdmrep", "unknown", "use", (
-                    f"{embedded.where}: tdm:reservation {embedded.reservation!r} is not 0 or 1")))
+                out.append(
+                    Reason(
+                        "tdmrep",
+                        "unknown",
+                        "use",
+                        (
+                            f"{embedded.where}: tdm:reservation {embedded.reservation!r} is not 0 or 1"
+                        ),
+                    )
+                )
             else:
                 take(embedded_value, embedded.where, embedded.policy)
     if value is None:
-        if not out:
+        if not out and file is not None:
             out.append(Reason("tdmrep", "unknown", "use", "no TDM reservation expressed"))
         return out
     detail = f"tdm-reservation {value} from {source}"
