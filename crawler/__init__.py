@@ -1,8 +1,16 @@
 """consent-crawler: a Scrapy crawler that honours machine-readable do-not-train signals."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("consent-crawler")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    # Looked up lazily: importlib.metadata pulls in email and socket, and importing the pure
+    # decision core (crawler.core) must not load anything network-shaped.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("consent-crawler")
+        except PackageNotFoundError:  # a checkout that was never installed
+            return "0.0.0+unknown"
+    raise AttributeError(name)

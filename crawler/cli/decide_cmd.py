@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from crawler.core import Evidence, EvidenceError, decide
 
 from ._common import load_policy_or_exit
+from ._explain import explain
 
 HELP = "offline: evidence JSON lines on stdin, one decision line per input on stdout"
 
@@ -27,6 +28,9 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument("--policy", help="policy file or bundled name (default: default)")
+    parser.add_argument(
+        "--explain", action="store_true", help="print each decision in words instead of JSON lines"
+    )
     parser.set_defaults(func=run)
 
 
@@ -35,12 +39,16 @@ def run(args: argparse.Namespace) -> int:
     # Everything loaded so far lives for the whole run: keep it out of the cyclic collector's
     # scans, which otherwise revisit it on every collection of a long stream.
     gc.freeze()
-    return decide_stream(sys.stdin, sys.stdout, policy)
+    return decide_stream(sys.stdin, sys.stdout, policy, explain_text=args.explain)
 
 
-def decide_stream(source: TextIO, sink: TextIO, policy: Any) -> int:
+def decide_stream(source: TextIO, sink: TextIO, policy: Any, explain_text: bool = False) -> int:
     failed = False
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def dumps(answer: dict[str, Any]) -> str:
+        return explain(answer) if explain_text else encode(answer)
+
     for lineno, line in enumerate(source, start=1):
         if not line.strip():
             continue

@@ -183,7 +183,7 @@ def _build(cls: type, data: Any, prefix: str, issues: list[PolicyIssue], locate:
 
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     if not isinstance(data, dict):
-        report(prefix, f"must be a table, got {type(data).__name__}")
+        report(prefix.rstrip("."), f"must be a table, got {type(data).__name__}")
         return cls()
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}

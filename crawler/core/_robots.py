@@ -281,7 +281,10 @@ def _has_member(kinds: list[int | None]) -> bool:
 
 
 def _index(
-    agent: str, run_id: int, by_token: dict[str, list[int]], by_name: dict[str, list[int]],
+    agent: str,
+    run_id: int,
+    by_token: dict[str, list[int]],
+    by_name: dict[str, list[int]],
     star: list[int],
 ) -> None:
     """File run ``run_id`` under its agent's token and name (run ids only grow, so a repeat

@@ -9,7 +9,7 @@ nothing.  A 200 answer carrying an HTML page (a soft 404 or maintenance page) co
 from __future__ import annotations
 
 from ._file_status import unusable_reason
-from .decision import Reason
+from .decision import Reason, Verdict
 from .evidence import FetchedFile
 from .policy import Policy
 from .robots_txt import parsed
@@ -47,7 +47,7 @@ def reasons(file: FetchedFile, token: str, path: str, policy: Policy) -> list[Re
                 sha,
             )
         ]
-    verdict = "allow" if rule[1] else "refuse"
+    verdict: Verdict = "allow" if rule[1] else "refuse"
     return [
         Reason(
             "ai-txt",

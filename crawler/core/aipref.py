@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from http_sfv import Dictionary, Token
+from http_sfv.dictionary import Dictionary
+from http_sfv.types import Token
 
 from .decision import Reason
 from .policy import Policy

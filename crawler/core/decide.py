@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from . import ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
 from ._patterns import url_path
-from .decision import Decision, Reason
+from .decision import Decision, Reason, UseAnswer
 from .evidence import Evidence, RegistryAnswer
 from .policy import Policy
 
@@ -72,7 +72,7 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
     )
 
 
-def _use(reasons: list[Reason], policy: Policy) -> str:
+def _use(reasons: list[Reason], policy: Policy) -> UseAnswer:
     use = [r for r in reasons if r.scope == "use"]
     if any(r.refuses for r in use):
         return "refused"

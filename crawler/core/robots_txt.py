@@ -13,7 +13,7 @@ from . import aipref, content_signal
 from ._cache import PARSED_FILES
 from ._patterns import compile_pattern
 from ._robots import Group, RobotsFile, parse
-from .decision import Reason
+from .decision import Reason, Verdict
 from .evidence import FetchedFile
 from .policy import Policy
 
@@ -46,8 +46,8 @@ def fetch_reasons(
             "unknown",
             "fetch",
             (
-                f"robots.txt took {file.redirects} redirects (limit {rp.max_redirects}): treated as "
-                f"unavailable, crawling allowed ({_RFC} §2.3.1.2)"
+                f"robots.txt took {file.redirects} redirects (limit {rp.max_redirects}): "
+                f"treated as unavailable, crawling allowed ({_RFC} §2.3.1.2)"
             ),
             sha,
         ), None
@@ -109,7 +109,7 @@ def fetch_reasons(
         return Reason(
             "robots", "allow", "fetch", f"no rule of {which} matches {path}{cut}", sha
         ), robots
-    verdict = "allow" if rule[1] else "refuse"
+    verdict: Verdict = "allow" if rule[1] else "refuse"
     return Reason(
         "robots", verdict, "fetch", f"{robots.describe(rule)} of {which} matches {path}{cut}", sha
     ), robots
@@ -185,9 +185,9 @@ def _group_preferences(
             )
             reasons += aipref.statement_reasons(aipref.parse_statement(statement), at, policy, sha)
     if policy.content_signal.honour:
-        for record in group.signals:
-            at = f"{where}, line {robots.line_of(record.record)}"
-            reasons += content_signal.reasons(content_signal.parse(record.value), at, sha)
+        for line in group.signals:
+            at = f"{where}, line {robots.line_of(line.record)}"
+            reasons += content_signal.reasons(content_signal.parse(line.value), at, sha)
     return reasons
 
 

@@ -179,9 +179,7 @@ def reasons(
                         "tdmrep",
                         "unknown",
                         "use",
-                        (
-                            f"{embedded.where}: tdm:reservation {embedded.reservation!r} is not 0 or 1"
-                        ),
+                        f"{embedded.where}: tdm:reservation {embedded.reservation!r} is not 0 or 1",
                     )
                 )
             else:
