@@ -18,7 +18,7 @@ def unusable_reason(
 ) -> Reason | None:
     """A reason when ``file`` cannot be parsed as the signal file, else None."""
     if file.unreachable:
-        status = describe_status(file.status)
+        status = describe_status(file.status, file.error)
         if section.on_error == "refuse":
             return Reason(
                 signal,

@@ -30,6 +30,8 @@ class FetchedFile:
     redirects: int = 0
     url: str | None = None
     fetched_at: str | None = None
+    final_url: str | None = None
+    error: str | None = None  # why a fetch failed (status 0), for the reason's detail
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -31,8 +31,10 @@ def parsed(file: FetchedFile, max_bytes: int, kind: str = "robots") -> RobotsFil
     return result
 
 
-def describe_status(status: int) -> str:
-    return "a network error" if status == 0 else f"HTTP {status}"
+def describe_status(status: int, error: str | None = None) -> str:
+    if status == 0:
+        return f"a network error: {error}" if error else "a network error"
+    return f"HTTP {status}"
 
 
 def fetch_reasons(
@@ -57,7 +59,7 @@ def fetch_reasons(
             "error",
             "fetch",
             (
-                f"robots.txt unreachable ({describe_status(file.status)}): complete disallow for "
+                f"robots.txt unreachable ({describe_status(file.status, file.error)}): complete disallow for "
                 f"this origin until it can be fetched ({_RFC} §2.3.1.4)"
             ),
             sha,

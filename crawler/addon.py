@@ -1,0 +1,59 @@
+"""``ConsentAddon``: one line in ``ADDONS`` wires the whole consent layer into a project.
+
+    ADDONS = {"crawler.addon.ConsentAddon": 0}
+
+It replaces Scrapy's RobotsTxtMiddleware with the origin-policy middleware (slot 100), adds the
+response consent middleware (585: after decompression, before meta refresh), the provenance
+spider middleware and the store pipeline, sets the policy's User-Agent, and gives every
+``CONSENT_*`` setting its default.  A broken policy raises here, before anything is fetched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+
+from crawler.context import SETTINGS, load_crawl_policy
+from crawler.middlewares.origin_policy import OriginPolicyMiddleware
+from crawler.middlewares.provenance import ProvenanceMiddleware
+from crawler.middlewares.response_consent import ResponseConsentMiddleware
+from crawler.pipelines import ConsentStorePipeline
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+PRIORITIES = {
+    "origin_policy": 100,  # RobotsTxtMiddleware's slot
+    "response_consent": 585,
+    "provenance": 990,
+    "store": 1000,
+}
+
+
+class ConsentAddon:
+    def update_settings(self, settings: BaseSettings) -> None:
+        for setting in SETTINGS:
+            settings.setdefault(setting.name, setting.default)
+        if not settings.getbool("CONSENT_ENABLED"):
+            return
+        policy = load_crawl_policy(
+            settings["CONSENT_POLICY"], settings["CONSENT_TOKEN"], settings["CONSENT_USER_AGENT"]
+        )
+        # Identity is the policy's: every request, policy files included, carries it.
+        settings.set("USER_AGENT", policy.identity.user_agent, priority="cmdline")
+        settings.set("ROBOTSTXT_OBEY", False, priority="addon")
+        dmw = "DOWNLOADER_MIDDLEWARES"
+        settings.set_in_component_priority_dict(dmw, RobotsTxtMiddleware, None)
+        settings.set_in_component_priority_dict(
+            dmw, OriginPolicyMiddleware, PRIORITIES["origin_policy"]
+        )
+        settings.set_in_component_priority_dict(
+            dmw, ResponseConsentMiddleware, PRIORITIES["response_consent"]
+        )
+        settings.set_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", ProvenanceMiddleware, PRIORITIES["provenance"]
+        )
+        settings.set_in_component_priority_dict(
+            "ITEM_PIPELINES", ConsentStorePipeline, PRIORITIES["store"]
+        )

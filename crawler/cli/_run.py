@@ -1,0 +1,168 @@
+"""Running a consent crawl from the command line: shared by ``crawl``, ``check`` and ``demo``.
+
+The policy and the store are checked before Scrapy starts, so a bad policy or an unusable
+store exits non-zero with nothing fetched.  Progress is printed while the crawl runs and a
+summary table at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+from twisted.internet import task
+
+from crawler.context import ConsentContext, load_crawl_policy
+from crawler.core import PolicyError
+from crawler.records import new_job_id
+from crawler.spiders.consent import ConsentSpider, read_seeds
+from crawler.store import StoreError, open_store
+
+from ._errors import CrawlSetupError
+
+
+@dataclass
+class CrawlOptions:
+    seeds: list[str]
+    policy: str = "default"
+    store: str = "crawl-data"
+    job_id: str = ""
+    token: str = ""
+    user_agent: str = ""
+    max_pages: int | None = None
+    max_depth: int | None = None
+    allow_private: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+    log_level: str = "WARNING"
+
+
+@dataclass
+class CrawlResult:
+    job_id: str
+    store: str
+    manifest: dict[str, Any]
+    context: ConsentContext | None
+
+
+def prepare(options: CrawlOptions) -> None:
+    """Check everything that can be checked before anything is fetched."""
+    try:
+        load_crawl_policy(options.policy, options.token, options.user_agent)
+    except PolicyError as exc:
+        raise CrawlSetupError("\n".join(f"policy error: {i}" for i in exc.issues)) from None
+    if not options.seeds:
+        raise CrawlSetupError("no seeds: give SEED URLs or --seeds FILE")
+    try:
+        read_seeds(options.seeds, None)
+    except ValueError as exc:
+        raise CrawlSetupError(str(exc)) from None
+    options.job_id = options.job_id or new_job_id()
+    try:
+        open_store(options.store, options.job_id)
+    except StoreError as exc:
+        raise CrawlSetupError(f"store error: {exc}") from None
+
+
+def run_crawl(options: CrawlOptions) -> CrawlResult:
+    prepare(options)
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.setdict(
+        {
+            "CONSENT_POLICY": options.policy,
+            "CONSENT_STORE": options.store,
+            "CONSENT_JOB_ID": options.job_id,
+            "CONSENT_TOKEN": options.token,
+            "CONSENT_USER_AGENT": options.user_agent,
+            "CONSENT_ALLOW_PRIVATE": options.allow_private,
+            "CONSENT_SEEDS": options.seeds,
+            "LOG_LEVEL": options.log_level,
+        },
+        priority="cmdline",
+    )
+    settings.setdict(options.settings, priority="cmdline")
+    process = CrawlerProcess(settings, install_root_handler=True)
+    logging.getLogger("scrapy").setLevel(options.log_level)
+    crawler = process.create_crawler(ConsentSpider)
+    process.crawl(
+        crawler, seeds=options.seeds, max_pages=options.max_pages, max_depth=options.max_depth
+    )
+    ticker = _Progress(crawler) if options.progress else None
+    if ticker is not None:
+        ticker.start()
+    process.start()
+    if ticker is not None:
+        ticker.stop()
+    context: ConsentContext | None = getattr(crawler, "_consent_context", None)
+    manifest_path = Path(options.store) / "jobs" / options.job_id / "manifest.json"
+    manifest = (
+        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
+    )
+    return CrawlResult(options.job_id, options.store, manifest, context)
+
+
+class _Progress:
+    """A status line on stderr every two seconds: pages/s, kept, refused by signal."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.started = time.monotonic()
+        self.loop = task.LoopingCall(self.show)
+
+    def start(self) -> None:
+        self.loop.start(2.0, now=False)
+
+    def stop(self) -> None:
+        if self.loop.running:
+            self.loop.stop()
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+
+    def show(self) -> None:
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        pages = stats.get("response_received_count", 0)
+        rate = pages / max(time.monotonic() - self.started, 1e-6)
+        refused = {
+            k.rsplit("/", 1)[-1]: v for k, v in stats.items() if k.startswith("consent/refused/")
+        }
+        by_signal = ", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none"
+        line = (
+            f"{pages} responses ({rate:.1f}/s)  kept {stats.get('consent/items', 0)}  "
+            f"refused {stats.get('consent/decisions/refused', 0)} [{by_signal}]"
+        )
+        end = "\r" if sys.stderr.isatty() else "\n"
+        sys.stderr.write(line + end)
+        sys.stderr.flush()
+
+
+def summary_table(result: CrawlResult) -> str:
+    manifest = result.manifest
+    counts = manifest.get("counts", {})
+    decisions = counts.get("decisions", {})
+    rows = [
+        ("job", result.job_id),
+        ("store", result.store),
+        (
+            "policy",
+            f"{manifest.get('policy', {}).get('name')} "
+            f"(sha256 {str(manifest.get('policy', {}).get('sha256'))[:12]}…)",
+        ),
+        ("finished", str(manifest.get("finish_reason"))),
+        ("items kept", str(counts.get("items", 0))),
+        ("URLs decided: kept", str(decisions.get("kept", 0))),
+        ("URLs decided: refused", str(decisions.get("refused", 0))),
+    ]
+    for signal, count in counts.get("refused_by_signal", {}).items():
+        rows.append((f"  refused by {signal}", str(count)))
+    width = max(len(k) for k, _ in rows)
+    line = "+" + "-" * (width + 2) + "+" + "-" * 44 + "+"
+    body = [f"| {k.ljust(width)} | {v[:42].ljust(42)} |" for k, v in rows]
+    return "\n".join(["consent summary", line, *body, line]) + "\n"

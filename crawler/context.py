@@ -1,0 +1,180 @@
+"""Per-crawl consent state shared by the middlewares and the pipeline.
+
+One ``ConsentContext`` per Scrapy crawler: the policy (with command-line identity overrides),
+the job id, the store, the origin cache and the counters that end up in the manifest.  It is
+created by the first component that asks for it, during crawler set-up, so a bad policy or an
+unusable store stops the crawl before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+
+from crawler.cli._common import policy_path
+from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
+from crawler.origin_cache import OriginCache
+from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
+from crawler.store import open_store
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    doc: str
+
+
+# Every CONSENT_* setting, its default and effect (the README table is generated from this).
+SETTINGS = (
+    Setting("CONSENT_ENABLED", True, "Turn the consent layer on or off."),
+    Setting("CONSENT_POLICY", "default", "Policy file path, or a bundled policy name."),
+    Setting("CONSENT_STORE", "crawl-data", "Store location: a local directory."),
+    Setting("CONSENT_JOB_ID", "", "Job id; a new one (UTC time + random) when empty."),
+    Setting("CONSENT_TOKEN", "", "Override the policy's product token."),
+    Setting("CONSENT_USER_AGENT", "", "Override the policy's User-Agent."),
+    Setting(
+        "CONSENT_ALLOW_PRIVATE",
+        False,
+        "Let loopback and private addresses through the network guard (local sites, tests).",
+    ),
+    Setting("CONSENT_SEEDS", [], "Seed URLs, recorded in the manifest."),
+    Setting("CONSENT_ORIGIN_CACHE_SIZE", 10_000, "Origins whose policy files are kept (LRU)."),
+    Setting("CONSENT_POLICY_FILE_TIMEOUT", 30, "Seconds allowed for each policy-file fetch."),
+    Setting("CONSENT_PART_MAX_LINES", 10_000, "Lines per stored part before it is rotated."),
+    Setting("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024, "Uncompressed bytes per part."),
+    Setting("CONSENT_PART_MAX_SECONDS", 300, "Seconds a part stays open before rotation."),
+)
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") -> Policy:
+    """The policy for a crawl, with the command line's identity overrides applied."""
+    policy = load_policy(policy_path(policy_arg))
+    ident = policy.identity
+    if token and not user_agent:
+        # Keep the policy's User-Agent shape, with the new token in place of the old one.
+        user_agent = re.sub(re.escape(ident.token), token, ident.user_agent, flags=re.I)
+    if token or user_agent:
+        ident = dataclasses.replace(
+            ident, token=token or ident.token, user_agent=user_agent or ident.user_agent
+        )
+        if ident.token.lower() not in ident.user_agent.lower():
+            raise PolicyError(
+                [
+                    PolicyIssue(
+                        "command line",
+                        "identity.user_agent",
+                        f"must contain the product token {ident.token!r}",
+                    )
+                ]
+            )
+        policy = policy.replace(identity=ident)
+    return policy
+
+
+class ConsentContext:
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.policy = load_crawl_policy(
+            settings.get("CONSENT_POLICY", "default"),
+            settings.get("CONSENT_TOKEN", ""),
+            settings.get("CONSENT_USER_AGENT", ""),
+        )
+        self.job_id = settings.get("CONSENT_JOB_ID") or new_job_id()
+        self.allow_private = settings.getbool("CONSENT_ALLOW_PRIVATE")
+        self.seeds = list(settings.getlist("CONSENT_SEEDS"))
+        self.store = open_store(
+            settings.get("CONSENT_STORE", "crawl-data"),
+            self.job_id,
+            part_max_lines=settings.getint("CONSENT_PART_MAX_LINES", 10_000),
+            part_max_bytes=settings.getint("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024),
+            part_max_seconds=settings.getfloat("CONSENT_PART_MAX_SECONDS", 300),
+        )
+        self.origins = OriginCache(settings.getint("CONSENT_ORIGIN_CACHE_SIZE", 10_000))
+        self.counts: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.started_at = now_rfc3339()
+        crawler.signals.connect(self._opened, signal=signals.spider_opened)
+        crawler.signals.connect(self._closed, signal=signals.spider_closed)
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> ConsentContext:
+        context = getattr(crawler, "_consent_context", None)
+        if context is None:
+            context = cls(crawler)
+            crawler._consent_context = context  # type: ignore[attr-defined]
+        return context
+
+    # -- recording -------------------------------------------------------------------------
+
+    def keep_evidence(self, origin: OriginFiles | None) -> None:
+        if origin is None:
+            return
+        for file in origin.files.values():
+            self.store.put_evidence(file.sha256, file.body)
+
+    def record_decision(self, line: dict[str, Any], decision: Decision) -> None:
+        self.store.write_decision(line)
+        outcome = "kept" if decision.kept else "refused"
+        self.counts[outcome] += 1
+        self.stats.inc_value(f"consent/decisions/{outcome}")
+        if not decision.kept:
+            scope = "fetch" if decision.fetch == "refused" else "use"
+            for reason in decision.refusals():
+                if reason.scope == scope:
+                    self.refusals[reason.signal] += 1
+                    self.stats.inc_value(f"consent/refused/{scope}/{reason.signal}")
+
+    def record_item(self, line: dict[str, Any]) -> None:
+        self.store.write_item(line)
+        self.counts["items"] += 1
+        self.stats.inc_value("consent/items")
+
+    # -- manifest --------------------------------------------------------------------------
+
+    def manifest(self, status: str, reason: str | None = None) -> dict[str, Any]:
+        policy = self.policy
+        return {
+            "job_id": self.job_id,
+            "status": status,
+            "finish_reason": reason,
+            "started_at": self.started_at,
+            "finished_at": now_rfc3339() if status != "running" else None,
+            "seeds": self.seeds,
+            "policy": {
+                "name": policy.name,
+                "sha256": policy.sha256,
+                "source": policy.source,
+                "text": policy.text,
+                "mode": policy.mode,
+            },
+            "identity": crawler_identity(policy),
+            "versions": versions(),
+            "counts": {
+                "decisions": {"kept": self.counts["kept"], "refused": self.counts["refused"]},
+                "items": self.counts["items"],
+                "refused_by_signal": dict(sorted(self.refusals.items())),
+            },
+        }
+
+    def _opened(self) -> None:
+        self.store.write_manifest(self.manifest("running"))
+
+    def _closed(self, reason: str) -> None:
+        self.store.close()
+        self.store.write_manifest(self.manifest("finished", reason))
+        logger.info("consent: job %s stored in %s", self.job_id, self.store.location)

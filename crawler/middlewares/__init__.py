@@ -1,0 +1,1 @@
+"""The consent layer's Scrapy components (wired by ``crawler.addon.ConsentAddon``)."""

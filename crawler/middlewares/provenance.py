@@ -1,0 +1,82 @@
+"""Spider middleware: every item leaves with the evidence of why it may be kept.
+
+Items produced from a response the consent layer allowed get the contract's response facts
+(url, final_url, fetched_at, status, content_type, content_sha256) and their provenance.  An
+item from a response that carries no consent decision is dropped and counted: we keep nothing
+we cannot account for.  Works for any spider, so the add-on can join an existing project.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from itemadapter import ItemAdapter, is_item
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from crawler.context import ConsentContext
+from crawler.records import now_rfc3339, provenance
+from crawler.policy_fetch import origin_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+class ProvenanceMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        if not crawler.settings.getbool("CONSENT_ENABLED", True):
+            raise NotConfigured
+        self.context = ConsentContext.of(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_spider_output(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        consent = response.meta.get("consent")
+        async for obj in result:
+            if not is_item(obj):
+                yield obj
+            elif consent is None:
+                self.context.stats.inc_value("consent/items_dropped/no_decision")
+                logger.warning(
+                    "consent: dropped an item from %s: no consent decision", response.url
+                )
+            else:
+                yield self._stamp(obj, response, consent)
+
+    def _stamp(self, item: Any, response: Response, consent: dict[str, Any]) -> Any:
+        context = self.context
+        hops = consent["hops"]
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+        fields = {
+            "url": hops[0].url if hops else response.url,
+            "final_url": response.url,
+            "fetched_at": consent.get("fetched_at") or now_rfc3339(),
+            "status": response.status,
+            "content_type": content_type or None,
+            "content_sha256": consent["content_sha256"],
+            "provenance": provenance(
+                job_id=context.job_id,
+                item_id=consent["item_id"],
+                policy=context.policy,
+                decision=consent["decision"],
+                origin=context.origins.peek(origin_of(response.url)),
+                hops=hops,
+            ),
+        }
+        adapter = ItemAdapter(item)
+        try:
+            for key, value in fields.items():
+                adapter[key] = value
+        except KeyError:  # an Item class without these fields: carry it as a plain dict
+            item = {**adapter.asdict(), **fields}
+        return item

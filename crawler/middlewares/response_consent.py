@@ -1,0 +1,128 @@
+"""Downloader middleware: decide on a response, from its headers and then its body.
+
+Header signals (X-Robots-Tag, tdm-reservation/tdm-policy, Content-Usage, Content-Signal) are
+checked in the ``headers_received`` signal, before the body is read; a refusal stops the
+download there (``StopDownload``), so the body is never fetched.  Meta signals (meta robots,
+meta TOKEN, meta tdm-*) and embedded TDMRep (EPUB, PDF) are checked on the body, after
+decompression (slot 585: after HttpCompression at 590, before MetaRefresh at 580), reusing the
+document Scrapy parsed.  A refused response never reaches the spider; every decision is
+recorded, and a kept one travels with the response for the item's provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from scrapy import Request, signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import HtmlResponse, Response, TextResponse
+
+from crawler.context import ConsentContext
+from crawler.core import Decision, EmbeddedDocument, Evidence, Headers, decide
+from crawler.core._html import meta_from_tree
+from crawler.middlewares.origin_policy import hops_of, is_consent_target
+from crawler.policy_fetch import decision_headers, origin_of
+from crawler.records import Hop, decision_line, item_id_for
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from scrapy.crawler import Crawler
+
+_DOCUMENTS = ("application/pdf", "application/epub+zip")
+
+
+class ResponseConsentMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        if not crawler.settings.getbool("CONSENT_ENABLED", True):
+            raise NotConfigured
+        self.context = ConsentContext.of(crawler)
+        self._header_refusals: WeakKeyDictionary[Request, Decision] = WeakKeyDictionary()
+        crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _evidence(self, request: Request, **more: Any) -> Evidence:
+        files = self.context.origins.peek(origin_of(request.url))
+        policy = self.context.policy
+        if files is None:
+            return Evidence(url=request.url, token=policy.identity.token, **more)
+        return Evidence(
+            url=request.url,
+            token=policy.identity.token,
+            robots_txt=files.robots,
+            ai_txt=files.ai_txt,
+            tdmrep_json=files.tdmrep,
+            **more,
+        )
+
+    def _headers_received(self, headers: Any, body_length: int, request: Request) -> None:
+        if not is_consent_target(request):
+            return
+        evidence = self._evidence(request, headers=Headers(decision_headers(headers)))
+        decision = decide(evidence, self.context.policy)
+        if not decision.kept:
+            self._header_refusals[request] = decision
+            self.context.stats.inc_value("consent/bodies_not_downloaded")
+            raise StopDownload(fail=False)
+
+    async def process_response(self, request: Request, response: Response) -> Response:
+        if not is_consent_target(request):
+            return response
+        decision = self._header_refusals.pop(request, None)
+        stage = "headers"
+        if decision is None:
+            if not 200 <= response.status < 300:
+                return response  # errors and unfollowed redirects are not content to keep
+            decision = decide(self._body_evidence(request, response), self.context.policy)
+            stage = "body"
+        hops = hops_of(request)
+        files = self.context.origins.peek(origin_of(request.url))
+        content_sha = response_sha256(response)
+        item_id = item_id_for(response.url, content_sha) if decision.kept else None
+        self.context.record_decision(
+            decision_line(
+                job_id=self.context.job_id,
+                url=request.url,
+                decision=decision,
+                stage=stage,
+                origin=files,
+                hops=hops,
+                status=response.status,
+                item_id=item_id,
+            ),
+            decision,
+        )
+        if not decision.kept:
+            refusal = decision.refusals()[0] if decision.refusals() else None
+            raise IgnoreRequest(
+                f"consent: use refused at {stage} ({refusal.signal if refusal else 'policy'})"
+            )
+        request.meta["consent"] = {
+            "decision": decision,
+            "item_id": item_id,
+            "content_sha256": content_sha,
+            "hops": [*hops, Hop(request.url, response.status)],
+        }
+        return response
+
+    def _body_evidence(self, request: Request, response: Response) -> Evidence:
+        headers = Headers(decision_headers(response.headers))
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
+        meta = None
+        document = None
+        if isinstance(response, HtmlResponse) or (
+            isinstance(response, TextResponse) and "html" in content_type
+        ):
+            meta = meta_from_tree(response.selector.root)  # the tree the spider will use too
+        elif content_type.startswith(_DOCUMENTS):
+            document = EmbeddedDocument(content_type.split(";")[0], response.body)
+        return self._evidence(request, headers=headers, meta=meta, document=document)
+
+
+def response_sha256(response: Response) -> str:
+    return hashlib.sha256(response.body).hexdigest()

@@ -1,0 +1,201 @@
+"""The stored record shapes (design.md §4, contract): item lines, decision lines, provenance.
+
+Every line written to a store is built here, so the contract's field lists live in one place
+and the tests check them against these constants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import scrapy
+
+from crawler.core import Decision, FetchedFile, Policy
+
+ITEM_FIELDS: Final = (
+    "url",
+    "final_url",
+    "fetched_at",
+    "status",
+    "content_type",
+    "content_sha256",
+    "title",
+    "text",
+    "html",
+    "attribution",
+    "provenance",
+)
+PROVENANCE_FIELDS: Final = (
+    "job_id",
+    "item_id",
+    "crawler",
+    "policy",
+    "decision",
+    "signals",
+    "redirects",
+)
+DECISION_FIELDS: Final = (
+    "url",
+    "fetch",
+    "use",
+    "reasons",
+    "decided_at",
+    "evidence",
+    "stage",
+    "job_id",
+)
+# Which origin file each carrier name refers to, as evidence keys.
+ORIGIN_FILES: Final = {"robots.txt": "robots", "ai.txt": "ai-txt", "tdmrep.json": "tdmrep"}
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def item_id_for(final_url: str, content_sha256: str) -> str:
+    """Deterministic: the same content at the same URL is the same item (no duplicates when a
+    job is resumed or a page is reached twice)."""
+    return hashlib.sha256(f"{final_url}\n{content_sha256}".encode()).hexdigest()[:32]
+
+
+def versions() -> dict[str, str]:
+    import crawler
+
+    return {
+        "consent-crawler": crawler.__version__,
+        "scrapy": scrapy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+@dataclass
+class Hop:
+    """One request on the way to a final response: its URL, HTTP status and consent answer."""
+
+    url: str
+    status: int | None = None
+    decision: str = "allowed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "status": self.status, "decision": self.decision}
+
+
+@dataclass
+class OriginFiles:
+    """The policy files of one origin as fetched: robots.txt, ai.txt, tdmrep.json."""
+
+    origin: str
+    robots: FetchedFile
+    ai_txt: FetchedFile | None
+    tdmrep: FetchedFile | None
+    fetched_at: float
+    expires_at: float
+    files: dict[str, FetchedFile] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = {
+            name: f
+            for name, f in (
+                ("robots", self.robots),
+                ("ai-txt", self.ai_txt),
+                ("tdmrep", self.tdmrep),
+            )
+            if f is not None
+        }
+
+
+def signal_summary(decision: Decision, origin: OriginFiles | None) -> dict[str, Any]:
+    """Per-signal provenance: verdict and match from the decision, fetch facts from the files."""
+    summary = decision.signals()
+    if origin is not None:
+        for name, file in origin.files.items():
+            entry = summary.setdefault(name, {"verdict": "unknown", "matched": "not consulted"})
+            entry.update(
+                {
+                    "url": file.url,
+                    "status": file.status,
+                    "fetched_at": file.fetched_at,
+                    "sha256": file.sha256,
+                    "redirects": file.redirects,
+                }
+            )
+        if "robots" in summary:
+            summary.setdefault("robots-ai-tokens", {}).setdefault("sha256", origin.robots.sha256)
+    return summary
+
+
+def crawler_identity(policy: Policy) -> dict[str, Any]:
+    ident = policy.identity
+    v = versions()
+    return {
+        "name": "consent-crawler",
+        "version": v["consent-crawler"],
+        "scrapy": v["scrapy"],
+        "user_agent": ident.user_agent,
+        "token": ident.token,
+        "contact_url": ident.contact_url,
+    }
+
+
+def provenance(
+    *,
+    job_id: str,
+    item_id: str,
+    policy: Policy,
+    decision: Decision,
+    origin: OriginFiles | None,
+    hops: list[Hop],
+) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "item_id": item_id,
+        "crawler": crawler_identity(policy),
+        "policy": {"name": policy.name, "sha256": policy.sha256},
+        "decision": {
+            "fetch": decision.fetch,
+            "use": decision.use,
+            "mode": decision.mode,
+            "reasons": [r.to_dict() for r in decision.reasons],
+        },
+        "signals": signal_summary(decision, origin),
+        "redirects": [hop.to_dict() for hop in hops],
+    }
+
+
+def decision_line(
+    *,
+    job_id: str,
+    url: str,
+    decision: Decision,
+    stage: str,
+    origin: OriginFiles | None,
+    hops: list[Hop],
+    status: int | None = None,
+    item_id: str | None = None,
+) -> dict[str, Any]:
+    """One line per URL decided, kept or refused; no content."""
+    evidence = dict(decision.evidence)
+    if origin is not None:
+        evidence.update({f"{n}": f.sha256 for n, f in origin.files.items()})
+    return {
+        "url": url,
+        "fetch": decision.fetch,
+        "use": decision.use,
+        "reasons": [r.to_dict() for r in decision.reasons],
+        "decided_at": now_rfc3339(),
+        "evidence": evidence,
+        "stage": stage,
+        "job_id": job_id,
+        "status": status,
+        "item_id": item_id,
+        "redirects": [hop.to_dict() for hop in hops],
+    }

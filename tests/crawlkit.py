@@ -1,0 +1,65 @@
+"""Running real crawls in tests: a local site, the console script, and the resulting store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.store.parts import read_part
+from tests.clitools import run_cli
+
+FAST = ("--set", "DOWNLOAD_DELAY=0", "--set", "RANDOMIZE_DOWNLOAD_DELAY=False")
+
+
+@dataclass
+class Job:
+    """What a crawl left in its store."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    store: Path
+    job_id: str
+
+    @property
+    def job_dir(self) -> Path:
+        return self.store / "jobs" / self.job_id
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.job_dir / "manifest.json").read_text(encoding="utf-8"))
+
+    def _lines(self, kind: str) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        for part in sorted((self.job_dir / kind).glob("*.jsonl.gz")):
+            lines += read_part(part)
+        return lines
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return self._lines("items")
+
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        return self._lines("decisions")
+
+    def kept_urls(self) -> set[str]:
+        return {item["final_url"] for item in self.items}
+
+    def decision_for(self, url: str) -> dict[str, Any]:
+        found = [d for d in self.decisions if d["url"] == url]
+        assert found, f"no decision for {url}; decided: {[d['url'] for d in self.decisions]}"
+        return found[-1]
+
+
+def crawl(store: Path, *seeds: str, job_id: str = "test-job", extra: tuple[str, ...] = (),
+          timeout: float = 120) -> Job:
+    done = run_cli("crawl", *seeds, "--store", store, "--job-id", job_id, "--allow-private",
+                   *FAST, *extra, timeout=timeout)
+    return Job(done.returncode, done.stdout, done.stderr, store, job_id)
+
+
+def refusing_signals(decision: dict[str, Any]) -> set[str]:
+    return {r["signal"] for r in decision["reasons"] if r["verdict"] in ("refuse", "error")}
