@@ -43,10 +43,13 @@ _CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", 
 _BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _BINARY_BYTES = re.compile(b"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _LANG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")
-_XP_TITLE = etree.XPath("//title[not(ancestor::svg)]")
+_XP_TITLE = etree.XPath("//title")
 _XP_MAIN = etree.XPath("//main[not(@hidden)]")
 _XP_ARTICLES = etree.XPath("//article[not(ancestor::article)]")
-_XP_LICENSE = etree.XPath("//*[self::link or self::a or self::area][@href and @rel]")
+_XP_REL = etree.XPath("//*/@rel")  # smart strings: getparent() leads to the element
+_XP_HREF = etree.XPath("//a/@href", smart_strings=False)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_UNUSUAL = re.compile(r"/\.|[\t\n\r\\]")  # dot segments, or what urlsplit would clean
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def _extract(
 
     names, props, equiv = _metas(root)
     base = _base_url(root, url)
-    title = _first_text(_XP_TITLE(root)) or _clean(props.get("og:title")) or _h1(root)
+    titles = [t for t in _XP_TITLE(root) if next(t.iterancestors("svg"), None) is None]
+    title = _first_text(titles) or _clean(props.get("og:title")) or _h1(root)
     top = root.getroottree().getroot()
     language = (
         _language(top.get("lang") or top.get("xml:lang"))
@@ -269,20 +273,23 @@ def _text_of(container: lxml.html.HtmlElement) -> str:
             lines.append(line)
 
     walker = etree.iterwalk(container, events=("start", "end", "comment", "pi"))
+    skipped = None
     for event, el in walker:
         if event == "start":
-            if _skipped(el):
-                walker.skip_subtree()  # its "end" still comes, and brings its tail
+            tag = el.tag
+            if tag in _SKIP or el.get("hidden") is not None or el.get("aria-hidden") == "true":
+                walker.skip_subtree()  # its "end" comes next, and brings its tail
+                skipped = el
                 continue
-            if el.tag in _BLOCK:
+            if tag in _BLOCK:
                 flush()
-                pre += el.tag == "pre"
-            elif el.tag in _CELL:
+                pre += tag == "pre"
+            elif tag in _CELL:
                 parts.append(" ")
             if el.text:
                 parts.append(el.text)
             continue
-        if event == "end" and el.tag in _BLOCK and not _skipped(el):
+        if event == "end" and el is not skipped and el.tag in _BLOCK:
             flush()
             pre -= el.tag == "pre"
         if el.tail and el is not container:
@@ -291,15 +298,12 @@ def _text_of(container: lxml.html.HtmlElement) -> str:
     return "\n".join(lines)
 
 
-def _skipped(el: lxml.html.HtmlElement) -> bool:
-    return el.tag in _SKIP or el.get("hidden") is not None or el.get("aria-hidden") == "true"
-
-
 def _rel_license(root: lxml.html.HtmlElement, base: str) -> dict[str, str]:
     """The first ``rel="license"`` link (``<link>``, ``<a>`` or ``<area>``), made absolute."""
-    for el in _XP_LICENSE(root):
-        if "license" in el.get("rel", "").lower().split():
-            href = el.get("href", "").strip()
+    for rel in _XP_REL(root):  # attribute values: far cheaper than matching elements in XPath
+        el = rel.getparent()
+        if el.tag in ("link", "a", "area") and "license" in rel.lower().split():
+            href = (el.get("href") or "").strip()
             try:
                 url = urljoin(base, href) if href else ""
             except ValueError:
@@ -326,23 +330,43 @@ def _merge(found: list[tuple[str, dict[str, str]]]) -> Attribution:
 
 
 def _links(root: lxml.html.HtmlElement, base: str) -> list[str]:
-    """Absolute http(s) ``<a href>`` targets without fragment, deduplicated in page order."""
+    """Absolute http(s) ``<a href>`` targets without fragment, deduplicated in page order.
+
+    ``urljoin`` costs microseconds and a page has hundreds of links, so the common shapes
+    (absolute, ``//host/...``, ``/path``) are resolved by hand; the rest go through it.
+    """
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return []
+    origin = f"{parts.scheme}://{parts.netloc}"
     seen: dict[str, None] = {}
-    for a in root.iter("a"):
-        href = a.get("href")
-        if not href:
-            continue
+    for href in _XP_HREF(root):
         href = href.strip().partition("#")[0]
         if not href:
-            continue  # same-document link
-        if not href[:8].lower().startswith(("http://", "https://")):
-            try:
-                href = urljoin(base, href)  # javascript:, mailto: ... come back as they were
+            continue  # a same-document link
+        scheme = _SCHEME.match(href)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):
+            continue  # javascript:, mailto:, tel:, data: ...
+        if _UNUSUAL.search(href) or (scheme and not href.startswith("//", scheme.end())):
+            try:  # dot segments, tabs, "http:x": the general algorithm
+                href = urljoin(base, href)
             except ValueError:
                 continue
-            if not href[:8].lower().startswith(("http://", "https://")):
+        elif scheme:
+            pass  # already absolute
+        elif href.startswith("//"):
+            href = parts.scheme + ":" + href
+        elif href.startswith("/"):
+            href = origin + href
+        else:
+            try:
+                href = urljoin(base, href)
+            except ValueError:
                 continue
-        elif "[" in href:
+        if not href[:8].lower().startswith(("http://", "https://")):
+            continue
+        if "[" in href:
             try:
                 urlsplit(href)  # "http://[::1" would fail later, in whatever consumes the link
             except ValueError:

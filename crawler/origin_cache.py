@@ -15,9 +15,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from twisted.internet.defer import Deferred
-
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 from crawler.records import OriginFiles
 

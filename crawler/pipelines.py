@@ -11,7 +11,7 @@ from crawler.context import ConsentContext
 from crawler.records import ITEM_FIELDS
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from scrapy.crawler import Crawler
 

@@ -21,7 +21,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import DeferredList
 
-from crawler.core import FetchedFile, file_ttl
+from crawler.core import Evidence, FetchedFile, decide, file_ttl
 from crawler.records import OriginFiles, now_rfc3339
 
 if TYPE_CHECKING:
@@ -52,15 +52,23 @@ class PolicyFileFetcher:
             raise StopDownload(fail=False)  # keep what arrived; the parser reads the first cap
 
     async def fetch_origin(self, origin: str) -> OriginFiles:
+        """robots.txt first, then ai.txt and tdmrep.json together, where robots.txt allows.
+
+        An unreachable robots.txt disallows everything, the other policy files included
+        (RFC 9309 §2.3.1.4), so they wait for its answer: one round trip more than a plain
+        robots-obeying crawler, never more.
+        """
         policy = self.context.policy
-        kinds = ["robots"]
-        if policy.ai_txt.honour:
-            kinds.append("ai-txt")
-        if policy.tdmrep.honour:
-            kinds.append("tdmrep")
+        fetched: dict[str, tuple[FetchedFile, int | None]] = {}
+        fetched["robots"] = await self.fetch_file(origin + PATHS["robots"], "robots")
+        kinds = [
+            kind
+            for kind, honour in (("ai-txt", policy.ai_txt.honour), ("tdmrep", policy.tdmrep.honour))
+            if honour and self._robots_allows(origin + PATHS[kind], fetched["robots"][0])
+        ]
         deferreds = [deferred_from_coro(self.fetch_file(origin + PATHS[k], k)) for k in kinds]
         results = await maybe_deferred_to_future(DeferredList(deferreds, consumeErrors=True))
-        fetched: dict[str, tuple[FetchedFile, int | None]] = {}
+        value: Any
         for kind, (ok, value) in zip(kinds, results, strict=True):
             if ok:
                 fetched[kind] = value
@@ -77,6 +85,11 @@ class PolicyFileFetcher:
             fetched_at=now,
             expires_at=now + ttl,
         )
+
+    def _robots_allows(self, url: str, robots: FetchedFile) -> bool:
+        policy = self.context.policy
+        evidence = Evidence(url=url, token=policy.identity.token, robots_txt=robots)
+        return decide(evidence, policy).fetch == "allowed"
 
     def _failed(self, url: str, error: str) -> FetchedFile:
         return FetchedFile(

@@ -54,10 +54,25 @@ class Job:
         return found[-1]
 
 
-def crawl(store: Path, *seeds: str, job_id: str = "test-job", extra: tuple[str, ...] = (),
-          timeout: float = 120) -> Job:
-    done = run_cli("crawl", *seeds, "--store", store, "--job-id", job_id, "--allow-private",
-                   *FAST, *extra, timeout=timeout)
+def crawl(
+    store: Path,
+    *seeds: str,
+    job_id: str = "test-job",
+    extra: tuple[str, ...] = (),
+    timeout: float = 120,
+) -> Job:
+    done = run_cli(
+        "crawl",
+        *seeds,
+        "--store",
+        store,
+        "--job-id",
+        job_id,
+        "--allow-private",
+        *FAST,
+        *extra,
+        timeout=timeout,
+    )
     return Job(done.returncode, done.stdout, done.stderr, store, job_id)
 
 

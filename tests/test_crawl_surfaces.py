@@ -46,17 +46,37 @@ def test_check_json_and_a_kept_page(tmp_path: Path) -> None:
     (line,) = [json.loads(x) for x in done.stdout.splitlines()]
     assert (line["fetch"], line["use"]) == ("allowed", "allowed")
     assert {"signal": "content-usage", "verdict": "allow"}.items() <= next(
-        r for r in line["reasons"] if r["signal"] == "content-usage").items()
+        r for r in line["reasons"] if r["signal"] == "content-usage"
+    ).items()
 
 
 def test_scrapy_crawl_consent_works_from_the_project(tmp_path: Path) -> None:
     origin = Origin("s", {"/": _page("home")})
     with SiteServer([origin]):
         done = subprocess.run(
-            [sys.executable, "-m", "scrapy", "crawl", "consent", "-a", f"seeds={origin.url('/')}",
-             "-s", f"CONSENT_STORE={tmp_path}", "-s", "CONSENT_JOB_ID=scrapy-cli",
-             "-s", "CONSENT_ALLOW_PRIVATE=True", "-s", "LOG_LEVEL=WARNING"],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "scrapy",
+                "crawl",
+                "consent",
+                "-a",
+                f"seeds={origin.url('/')}",
+                "-s",
+                f"CONSENT_STORE={tmp_path}",
+                "-s",
+                "CONSENT_JOB_ID=scrapy-cli",
+                "-s",
+                "CONSENT_ALLOW_PRIVATE=True",
+                "-s",
+                "LOG_LEVEL=WARNING",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
     job = Job(0, "", "", tmp_path, "scrapy-cli")
     (item,) = job.items
@@ -71,7 +91,8 @@ def test_the_addon_works_inside_an_existing_scrapy_project(tmp_path: Path) -> No
     (project / "scrapy.cfg").write_text("[settings]\ndefault = theirs.settings\n")
     (project / "theirs" / "__init__.py").write_text("")
     store = tmp_path / "store"
-    (project / "theirs" / "settings.py").write_text(textwrap.dedent(f"""
+    (project / "theirs" / "settings.py").write_text(
+        textwrap.dedent(f"""
         SPIDER_MODULES = ["theirs.spiders"]
         ADDONS = {{"crawler.addon.ConsentAddon": 0}}
         ROBOTSTXT_OBEY = True  # as Scrapy's project template sets it: the add-on takes over
@@ -80,29 +101,44 @@ def test_the_addon_works_inside_an_existing_scrapy_project(tmp_path: Path) -> No
         CONSENT_JOB_ID = "theirs"
         CONSENT_ALLOW_PRIVATE = True
         LOG_LEVEL = "WARNING"
-    """))
+    """)
+    )
     (project / "theirs" / "spiders" / "__init__.py").write_text("")
-    origin = Origin("p", {"/robots.txt": Route(body="User-agent: *\nDisallow: /hidden\n",
-                                               content_type="text/plain"),
-                          "/": Route(body='<a href="/hidden">h</a><a href="/b">b</a>'),
-                          "/b": Route(body="<p>b</p>",
-                                      headers={"X-Robots-Tag": "noai"}),
-                          "/hidden": _page("hidden")})
+    origin = Origin(
+        "p",
+        {
+            "/robots.txt": Route(
+                body="User-agent: *\nDisallow: /hidden\n", content_type="text/plain"
+            ),
+            "/": Route(body='<a href="/hidden">h</a><a href="/b">b</a>'),
+            "/b": Route(body="<p>b</p>", headers={"X-Robots-Tag": "noai"}),
+            "/hidden": _page("hidden"),
+        },
+    )
     with SiteServer([origin]) as site:
-        (project / "theirs" / "spiders" / "their.py").write_text(textwrap.dedent(f"""
+        (project / "theirs" / "spiders" / "their.py").write_text(
+            textwrap.dedent(f"""
             import scrapy
 
             class Theirs(scrapy.Spider):
                 name = "theirs"
-                start_urls = [{origin.url('/')!r}]
+                start_urls = [{origin.url("/")!r}]
 
                 def parse(self, response):
                     yield {{"their_field": response.url}}
                     yield from response.follow_all(css="a", callback=self.parse)
-        """))
+        """)
+        )
         env = {**os.environ, "PYTHONPATH": str(project)}
-        done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "theirs"], cwd=project,
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "scrapy", "crawl", "theirs"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert site.count("p", "/hidden") == 0
         assert {e.user_agent for e in site.requests("p")} == {POLICY.identity.user_agent}
@@ -113,16 +149,22 @@ def test_the_addon_works_inside_an_existing_scrapy_project(tmp_path: Path) -> No
     assert refusing_signals(job.decision_for(origin.url("/b"))) == {"x-robots-tag"}
 
 
-def test_RB_18_robots_rules_found_after_redirects_apply_to_the_first_origin(
-        tmp_path: Path) -> None:
-    other = Origin("b", {
-        "/r1": Route(redirect_to="/r2"), "/r2": Route(redirect_to="/r3"),
-        "/r3": Route(redirect_to="/r4"), "/r4": Route(redirect_to="/rules.txt"),
-        "/rules.txt": Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain"),
-        "/robots.txt": Route(body="User-agent: *\nAllow: /\n", content_type="text/plain"),
-        "/page": _page("b page")})
-    first = Origin("a", {"/robots.txt": Route(redirect_to="{origin:b}/r1"),
-                         "/page": _page("a page")})
+def test_RB_18_robots_rules_found_after_redirects_apply_to_the_first_origin(tmp_path: Path) -> None:
+    other = Origin(
+        "b",
+        {
+            "/r1": Route(redirect_to="/r2"),
+            "/r2": Route(redirect_to="/r3"),
+            "/r3": Route(redirect_to="/r4"),
+            "/r4": Route(redirect_to="/rules.txt"),
+            "/rules.txt": Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain"),
+            "/robots.txt": Route(body="User-agent: *\nAllow: /\n", content_type="text/plain"),
+            "/page": _page("b page"),
+        },
+    )
+    first = Origin(
+        "a", {"/robots.txt": Route(redirect_to="{origin:b}/r1"), "/page": _page("a page")}
+    )
     with SiteServer([first, other]) as site:
         job = crawl(tmp_path, first.url("/page"), other.url("/page"))
         assert job.exit_code == 0, job.stderr
@@ -138,10 +180,15 @@ def test_RB_18_robots_rules_found_after_redirects_apply_to_the_first_origin(
 
 def test_RB_19_six_robots_redirects_count_as_unavailable(tmp_path: Path) -> None:
     routes = {f"/r{i}": Route(redirect_to=f"/r{i + 1}") for i in range(1, 7)}
-    origin = Origin("loop", {"/robots.txt": Route(redirect_to="/r1"), **routes,
-                             "/r7": Route(body="User-agent: *\nDisallow: /\n",
-                                          content_type="text/plain"),
-                             "/page": _page("page")})
+    origin = Origin(
+        "loop",
+        {
+            "/robots.txt": Route(redirect_to="/r1"),
+            **routes,
+            "/r7": Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain"),
+            "/page": _page("page"),
+        },
+    )
     with SiteServer([origin]) as site:
         job = crawl(tmp_path, origin.url("/page"))
         assert site.count("loop", "/page") == 1

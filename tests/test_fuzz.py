@@ -30,10 +30,15 @@ from crawler.core import (
     Headers,
     Policy,
     RegistryAnswer,
+    _html,
+    _robots,
+    _tdmrep_embedded,
+    aipref,
+    content_signal,
     decide,
     load_policy,
+    tdmrep,
 )
-from crawler.core import _html, _robots, _tdmrep_embedded, aipref, content_signal, tdmrep
 from crawler.core._cache import PARSED_FILES
 from crawler.core._patterns import matches, normalise_path, normalise_pattern, url_path
 from crawler.core.directives import _header_directives
@@ -73,7 +78,9 @@ def clear_caches() -> None:
 def cased(word: str) -> st.SearchStrategy[str]:
     """``word`` with a random upper/lower case for each letter."""
     return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
-        lambda flips: "".join(c.upper() if f else c.lower() for c, f in zip(word, flips, strict=True))
+        lambda flips: "".join(
+            c.upper() if f else c.lower() for c, f in zip(word, flips, strict=True)
+        )
     )
 
 
@@ -95,20 +102,66 @@ INDENT = st.sampled_from(["", "", " ", "\t"])
 COMMENT = st.sampled_from(["", "", "", " # note", "#x", "\t# é ç"])
 AGENT_NAMES = weighted(
     (4, st.sampled_from(["*", "ConsentBot", "GPTBot", "consent_bot"])),
-    (3, st.sampled_from(
-        [
-            "*", "* ", "*\tlegacy", "*x", "ConsentBot", "consentbot", "CONSENTBOT/2.0",
-            "ConsentBot 1.0", "Consent", "Consent Bot", "consent_bot", "GPTBot", "AI2Bot",
-            "Ai2Bot-Dolma", "Brightbot 1.0", "brightbot", "img2dataset", "Kangaroo  Bot",
-            "other-bot", "bötchen", "",
-        ]
-    )),
+    (
+        3,
+        st.sampled_from(
+            [
+                "*",
+                "* ",
+                "*\tlegacy",
+                "*x",
+                "ConsentBot",
+                "consentbot",
+                "CONSENTBOT/2.0",
+                "ConsentBot 1.0",
+                "Consent",
+                "Consent Bot",
+                "consent_bot",
+                "GPTBot",
+                "AI2Bot",
+                "Ai2Bot-Dolma",
+                "Brightbot 1.0",
+                "brightbot",
+                "img2dataset",
+                "Kangaroo  Bot",
+                "other-bot",
+                "bötchen",
+                "",
+            ]
+        ),
+    ),
     (1, st.text(string.ascii_letters + "_-*/ .0123456789", max_size=12)),
 )
 PATTERN_PIECES = st.sampled_from(
     [
-        "/", "/", "a", "b", "x", "*", "$", "%7e", "%7E", "~", "%2A", "%2a", "%24", "%41", "%2f",
-        "%2F", "%zz", "%", "é", "ü/", "?", "=", ".", "-", "_", "&", "%C3%A9", "index.html",
+        "/",
+        "/",
+        "a",
+        "b",
+        "x",
+        "*",
+        "$",
+        "%7e",
+        "%7E",
+        "~",
+        "%2A",
+        "%2a",
+        "%24",
+        "%41",
+        "%2f",
+        "%2F",
+        "%zz",
+        "%",
+        "é",
+        "ü/",
+        "?",
+        "=",
+        ".",
+        "-",
+        "_",
+        "&",
+        "%C3%A9",
+        "index.html",
     ]
 )
 PATTERNS = st.tuples(st.sampled_from(["/", "/", "", "*"]), st.lists(PATTERN_PIECES, max_size=6))
@@ -132,7 +185,9 @@ def record(
 AGENT_LINES = record(AGENT_KEYS, AGENT_NAMES)
 RULE_LINES = st.one_of(record(ALLOW_KEYS, PATTERNS), record(DISALLOW_KEYS, PATTERNS))
 OTHER_LINES = st.one_of(
-    record(cased("content-usage"), st.one_of(STATEMENTS, PATTERNS.map(lambda p: f"{p} train-ai=n"))),
+    record(
+        cased("content-usage"), st.one_of(STATEMENTS, PATTERNS.map(lambda p: f"{p} train-ai=n"))
+    ),
     record(cased("content-signal"), SIGNAL_VALUES),
     record(cased("sitemap"), st.just("https://e.com/sitemap.xml")),
     record(st.sampled_from(["Crawl-delay", "Host", "License"]), st.just("10")),
@@ -183,8 +238,9 @@ def paths_for(text: str) -> st.SearchStrategy[str]:
     """Raw URL paths, many of them built from the file's own patterns so that rules match."""
     found = re.findall(r"[/*][^\s#]*", text)
     from_patterns = (
-        st.tuples(st.sampled_from(found), st.lists(st.sampled_from(["", "a", "/", "x.gif", "?q"])))
-        .map(lambda t: t[0].rstrip("$").replace("*", "".join(t[1])))
+        st.tuples(
+            st.sampled_from(found), st.lists(st.sampled_from(["", "a", "/", "x.gif", "?q"]))
+        ).map(lambda t: t[0].rstrip("$").replace("*", "".join(t[1])))
         if found
         else st.just("/")
     )
@@ -223,7 +279,9 @@ def test_robots_parse_any_body_is_deterministic(body: bytes, max_bytes: int) -> 
 
 @BASE
 @given(st.data(), ROBOTS_BODIES, TEXT, TEXT)
-def test_robots_lookups_never_raise(data: st.DataObject, body: bytes, token: str, name: str) -> None:
+def test_robots_lookups_never_raise(
+    data: st.DataObject, body: bytes, token: str, name: str
+) -> None:
     robots = _robots.parse(body, 512_000)
     for path in (data.draw(TEXT), normalise_path(data.draw(TEXT)), "/", ""):
         for group in (robots.group_for(token)[0], robots.named_group(name), robots.star_group):
@@ -313,7 +371,9 @@ def ref_name(agent: str) -> str:
 def ref_select(groups: list[RefGroup], token: str) -> tuple[list[RefGroup], bool]:
     """Every group naming the token (merged); else every '*' group (RFC 9309 §2.2.1)."""
     own = [
-        g for g in groups if any(not ref_is_star(a) and ref_token(a) == token.lower() for a in g.agents)
+        g
+        for g in groups
+        if any(not ref_is_star(a) and ref_token(a) == token.lower() for a in g.agents)
     ]
     if own:
         return own, True
@@ -525,9 +585,11 @@ OPF_TEXT = st.one_of(
         ),
         st.sampled_from(["1", "0", " 1 ", "2", "", "yes", "&amp;"]),
     ).map(
-        lambda t: '<package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata>'
-        + t[0].format(v=t[1])
-        + "</metadata></package>"
+        lambda t: (
+            '<package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata>'
+            + t[0].format(v=t[1])
+            + "</metadata></package>"
+        )
     ),
 )
 
@@ -593,8 +655,31 @@ def test_embedded_reader_any_document(content_type: str, body: bytes) -> None:
 
 SF_PIECES = st.sampled_from(
     [
-        "train-ai", "search", "ai-use", "bots", "=", "y", "n", "?1", "?0", '"n"', ",", ", ", ";",
-        "a=b", "(", ")", " ", "*", "%", "1.5", ":YQ==:", "@1", "Train-AI", "\t", "é",
+        "train-ai",
+        "search",
+        "ai-use",
+        "bots",
+        "=",
+        "y",
+        "n",
+        "?1",
+        "?0",
+        '"n"',
+        ",",
+        ", ",
+        ";",
+        "a=b",
+        "(",
+        ")",
+        " ",
+        "*",
+        "%",
+        "1.5",
+        ":YQ==:",
+        "@1",
+        "Train-AI",
+        "\t",
+        "é",
     ]
 )
 SF_TEXT = st.one_of(TEXT, st.lists(SF_PIECES, max_size=12).map("".join))
@@ -639,10 +724,25 @@ def test_content_signal_parse_any_text(text: str) -> None:
 
 META_PIECES = st.sampled_from(
     [
-        '<meta name="robots" content="noai">', '<meta name="ROBOTS" content="NoImageAI">',
-        '<meta name="tdm-reservation" content="1">', "<meta content=x>", "<meta name=a>",
-        "<html>", "<head>", "</head>", "<body>", "<p>", "<svg>", "<!--", "-->", "<![CDATA[",
-        '<?xml version="1.0" encoding="utf-8"?>', "<!DOCTYPE html>", "\x00", "&amp;", "<",
+        '<meta name="robots" content="noai">',
+        '<meta name="ROBOTS" content="NoImageAI">',
+        '<meta name="tdm-reservation" content="1">',
+        "<meta content=x>",
+        "<meta name=a>",
+        "<html>",
+        "<head>",
+        "</head>",
+        "<body>",
+        "<p>",
+        "<svg>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<!DOCTYPE html>",
+        "\x00",
+        "&amp;",
+        "<",
     ]
 )
 HTML = st.one_of(TEXT, st.lists(st.one_of(META_PIECES, TEXT), max_size=10).map("".join))
@@ -662,8 +762,19 @@ HEADER_TEXT = st.one_of(
     st.lists(
         st.sampled_from(
             [
-                "noai", "NoImageAI", "noindex", ",", ", ", ":", "otherbot:", "consentbot:",
-                "unavailable_after:", "max-snippet:", "25 Jun 2010 15:00:00 PST", "-1", " ",
+                "noai",
+                "NoImageAI",
+                "noindex",
+                ",",
+                ", ",
+                ":",
+                "otherbot:",
+                "consentbot:",
+                "unavailable_after:",
+                "max-snippet:",
+                "25 Jun 2010 15:00:00 PST",
+                "-1",
+                " ",
             ]
         ),
         max_size=10,
@@ -765,9 +876,10 @@ HEADER_LINES = st.lists(
         st.tuples(st.just("X-Robots-Tag"), HEADER_TEXT),
         st.tuples(st.just("Content-Usage"), SF_TEXT),
         st.tuples(st.just("Content-Signal"), CS_TEXT),
-        st.tuples(st.sampled_from(["tdm-reservation", "TDM-Reservation"]), st.sampled_from(
-            ["1", "0", " 1", "2", "", "yes"]
-        )),
+        st.tuples(
+            st.sampled_from(["tdm-reservation", "TDM-Reservation"]),
+            st.sampled_from(["1", "0", " 1", "2", "", "yes"]),
+        ),
         st.tuples(st.just("tdm-policy"), st.just("https://e.com/policy.json")),
         st.tuples(TEXT, TEXT),
     ),
@@ -785,7 +897,9 @@ POLICIES = st.sampled_from(
         POLICY,
         POLICY.replace(mode="opt-in"),
         POLICY.replace(
-            robots=dataclasses.replace(POLICY.robots, unauthorized="refuse", group_fallback="refuse")
+            robots=dataclasses.replace(
+                POLICY.robots, unauthorized="refuse", group_fallback="refuse"
+            )
         ),
         POLICY.replace(tdmrep=dataclasses.replace(POLICY.tdmrep, on_error="ignore")),
     ]
@@ -830,7 +944,9 @@ def test_decide_invariants(evidence: Evidence, policy: Policy) -> None:
     if any(r.scope == "use" and r.verdict in ("refuse", "error") for r in decision.reasons):
         assert decision.use == "refused"
     if decision.fetch == "refused":
-        assert any(r.scope == "fetch" and r.verdict in ("refuse", "error") for r in decision.reasons)
+        assert any(
+            r.scope == "fetch" and r.verdict in ("refuse", "error") for r in decision.reasons
+        )
     else:
         assert not any(r.scope == "fetch" and r.refuses for r in decision.reasons)
         assert decision.use == "refused" or not decision.refusals()

@@ -89,7 +89,7 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
         priority="cmdline",
     )
     settings.setdict(options.settings, priority="cmdline")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(options.log_level)
     crawler = process.create_crawler(ConsentSpider)
     process.crawl(

@@ -59,8 +59,8 @@ def fetch_reasons(
             "error",
             "fetch",
             (
-                f"robots.txt unreachable ({describe_status(file.status, file.error)}): complete disallow for "
-                f"this origin until it can be fetched ({_RFC} §2.3.1.4)"
+                f"robots.txt unreachable ({describe_status(file.status, file.error)}): "
+                f"complete disallow for this origin until it can be fetched ({_RFC} §2.3.1.4)"
             ),
             sha,
         ), None

@@ -21,7 +21,7 @@ from crawler.policy_fetch import PolicyFileFetcher, origin_of
 from crawler.records import Hop, OriginFiles, decision_line
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from scrapy.crawler import Crawler
 

@@ -17,11 +17,11 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from crawler.context import ConsentContext
-from crawler.records import now_rfc3339, provenance
 from crawler.policy_fetch import origin_of
+from crawler.records import now_rfc3339, provenance
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from scrapy.crawler import Crawler
 

@@ -27,7 +27,7 @@ from crawler.policy_fetch import decision_headers, origin_of
 from crawler.records import Hop, decision_line, item_id_for
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
     from scrapy.crawler import Crawler
 

@@ -62,19 +62,16 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"{root}: cannot write to the store: {exc}") from None
         self.parts: dict[str, list[dict[str, Any]]] = {"items": [], "decisions": []}
-        rotation = {
-            "max_lines": part_max_lines,
-            "max_bytes": part_max_bytes,
-            "max_seconds": part_max_seconds,
-        }
-        self.items = PartWriter(
-            self.job_dir / "items", f"part-{worker}", on_close=self._closed("items"), **rotation
-        )
-        self.decisions = PartWriter(
-            self.job_dir / "decisions",
-            f"part-{worker}",
-            on_close=self._closed("decisions"),
-            **rotation,
+        self.items, self.decisions = (
+            PartWriter(
+                self.job_dir / kind,
+                f"part-{worker}",
+                on_close=self._closed(kind),
+                max_lines=part_max_lines,
+                max_bytes=part_max_bytes,
+                max_seconds=part_max_seconds,
+            )
+            for kind in ("items", "decisions")
         )
         self._evidence_seen: set[str] = set()
 
