@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
+from twisted.internet import task
 
 from crawler.cli._common import policy_path
 from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
@@ -57,6 +58,13 @@ SETTINGS = (
     Setting("CONSENT_PART_MAX_SECONDS", 300, "Seconds a part stays open before rotation."),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def settings_markdown() -> str:
+    """The settings reference table (pasted into the README; a test keeps them equal)."""
+    rows = ["| setting | default | effect |", "| --- | --- | --- |"]
+    rows += [f"| `{s.name}` | `{s.default!r}` | {s.doc} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
 
 
 def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") -> Policy:
@@ -108,6 +116,7 @@ class ConsentContext:
         self.counts: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
         self.started_at = now_rfc3339()
+        self._ticker: task.LoopingCall | None = None
         crawler.signals.connect(self._opened, signal=signals.spider_opened)
         crawler.signals.connect(self._closed, signal=signals.spider_closed)
 
@@ -173,8 +182,16 @@ class ConsentContext:
 
     def _opened(self) -> None:
         self.store.write_manifest(self.manifest("running"))
+        # Parts also rotate by age, even when nothing is being written.
+        self._ticker = task.LoopingCall(self.store.tick)
+        self._ticker.start(5.0, now=False)
 
     def _closed(self, reason: str) -> None:
+        cache = self.origins
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        for name in ("hits", "misses", "expired", "waits"):
+            self.stats.set_value(f"consent/origin_cache/{name}", getattr(cache, name))
         self.store.close()
         self.store.write_manifest(self.manifest("finished", reason))
         logger.info("consent: job %s stored in %s", self.job_id, self.store.location)

@@ -9,16 +9,18 @@ hypothesis prints on failure and nothing is written to the work tree.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import io
 import json
 import re
 import string
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.core import (
@@ -44,6 +46,13 @@ from crawler.core._patterns import matches, normalise_path, normalise_pattern, u
 from crawler.core.directives import _header_directives
 from tests.vectorlib import ROOT
 
+# On a failure hypothesis's pytest plugin imports its patch writer (libcst), which warns about
+# mypy_extensions.TypedDict; with filterwarnings = error that turns the report into a pytest
+# INTERNALERROR.  Importing it here, warnings silenced, keeps failure reports readable.
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import hypothesis.extra._patching  # noqa: F401
+
 POLICY = load_policy(ROOT / "policies" / "default.toml")
 AI_TOKENS = POLICY.robots_ai_tokens.tokens
 
@@ -51,9 +60,6 @@ BASE = settings(
     max_examples=250,
     deadline=400,
     database=None,
-    # No explain phase: it writes patch files under .hypothesis/ and imports modules that
-    # emit deprecation warnings, which filterwarnings=error turns into internal errors.
-    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SLOW = settings(BASE, max_examples=200, deadline=800)
@@ -141,9 +147,18 @@ PATTERN_PIECES = st.sampled_from(
         "x",
         "*",
         "$",
+        "~",
+        "?",
+        "=",
+        ".",
+        "-",
+        "_",
+        "&",
+        "é",
+        "ü/",
+        "index.html",
         "%7e",
         "%7E",
-        "~",
         "%2A",
         "%2a",
         "%24",
@@ -152,16 +167,7 @@ PATTERN_PIECES = st.sampled_from(
         "%2F",
         "%zz",
         "%",
-        "é",
-        "ü/",
-        "?",
-        "=",
-        ".",
-        "-",
-        "_",
-        "&",
         "%C3%A9",
-        "index.html",
     ]
 )
 PATTERNS = st.tuples(st.sampled_from(["/", "/", "", "*"]), st.lists(PATTERN_PIECES, max_size=6))
@@ -265,7 +271,7 @@ def summary(robots: _robots.RobotsFile) -> tuple[object, ...]:
     )
 
 
-@BASE
+@SLOW
 @given(ROBOTS_BODIES, st.integers(min_value=1, max_value=600))
 def test_robots_parse_any_body_is_deterministic(body: bytes, max_bytes: int) -> None:
     first = _robots.parse(body, max_bytes)
@@ -277,7 +283,7 @@ def test_robots_parse_any_body_is_deterministic(body: bytes, max_bytes: int) -> 
     assert (first.truncated_at is not None) == (len(body) > max_bytes)
 
 
-@BASE
+@SLOW
 @given(st.data(), ROBOTS_BODIES, TEXT, TEXT)
 def test_robots_lookups_never_raise(
     data: st.DataObject, body: bytes, token: str, name: str
@@ -293,8 +299,9 @@ def test_robots_lookups_never_raise(
             if rule is not None:
                 assert robots.line_of(rule[2]) >= 1
                 assert robots.describe(rule).startswith(("Allow: ", "Disallow: "))
-            assert [line.value for line in group.usages] == [line.value for line in group.usages]
-            assert isinstance(group.label(), str)
+            for line in group.usages + group.signals:
+                assert robots.line_of(line.record) >= 1
+            assert group.label().startswith("User-agent: ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +368,8 @@ def ref_is_star(agent: str) -> bool:
 
 
 def ref_token(agent: str) -> str:
-    return re.match(r"[A-Za-z_-]*", agent).group(0).lower()  # type: ignore[union-attr]
+    """The leading run of [A-Za-z_-], lower-cased (RFC 9309 §2.2.1 identifier)."""
+    return re.sub(r"[^A-Za-z_-].*", "", agent, flags=re.DOTALL).lower()
 
 
 def ref_name(agent: str) -> str:
@@ -419,11 +427,16 @@ def core_answer(robots: _robots.RobotsFile, group: _robots.Group | None, path: s
     return None if rule is None else (rule[0], rule[1], robots.line_of(rule[2]))
 
 
-@settings(BASE, max_examples=300)
+@settings(BASE, max_examples=250)
 @given(st.data(), robots_texts(COLONS), st.lists(TOKENS, min_size=1, max_size=3))
 def test_longest_match_agrees_with_reference(
     data: st.DataObject, text: str, tokens: list[str]
 ) -> None:
+    """Group selection, merging, longest match, tie to Allow, and the Content-Usage and
+    Content-Signal lines kept with each group agree with the reference, for files written
+    with RFC 9309's ``field: value`` syntax.  Google's colon-less ``field value`` form is
+    not generated here: the core reads it also with more than two words, which robots.cc
+    (and the reference) ignore; test_parsers.py covers the two-word form."""
     body = text.encode("utf-8")
     robots = _robots.parse(body, 512_000)
     groups = ref_parse(body)
@@ -484,7 +497,7 @@ def test_url_path_of_any_path(path: str, origin: str) -> None:
     assert result == url_path(origin + "/" + path)
     assert result.startswith("/")
     assert "#" not in result
-    assert result.isascii() or result == path  # non-ASCII is percent-encoded
+    assert result.isascii()  # non-ASCII is percent-encoded
 
 
 @BASE
@@ -738,11 +751,11 @@ META_PIECES = st.sampled_from(
         "<!--",
         "-->",
         "<![CDATA[",
-        '<?xml version="1.0" encoding="utf-8"?>',
         "<!DOCTYPE html>",
         "\x00",
         "&amp;",
         "<",
+        '<?xml version="1.0" encoding="utf-8"?>',
     ]
 )
 HTML = st.one_of(TEXT, st.lists(st.one_of(META_PIECES, TEXT), max_size=10).map("".join))
@@ -768,13 +781,13 @@ HEADER_TEXT = st.one_of(
                 ",",
                 ", ",
                 ":",
+                " ",
+                "-1",
                 "otherbot:",
                 "consentbot:",
                 "unavailable_after:",
                 "max-snippet:",
                 "25 Jun 2010 15:00:00 PST",
-                "-1",
-                " ",
             ]
         ),
         max_size=10,
@@ -952,3 +965,6 @@ def test_decide_invariants(evidence: Evidence, policy: Policy) -> None:
         assert decision.use == "refused" or not decision.refusals()
     summary = decision.signals()
     assert set(summary) == {r.signal for r in decision.reasons}
+    carriers = {"robots.txt": evidence.robots_txt, "ai.txt": evidence.ai_txt}
+    carriers["tdmrep.json"] = evidence.tdmrep_json
+    assert decision.evidence == {k: f.sha256 for k, f in carriers.items() if f is not None}

@@ -410,7 +410,8 @@ def tdm_file(rules: object, prefix: bytes = b"") -> FetchedFile:
 
 def test_tdmrep_string_one_honoured_string_zero_unset() -> None:
     """A string "1" is a protocol error but is honoured as a reservation; a string "0" stays
-    unset, so an invalid value never grants permission (TDMRep §3.2 values 0/1; signals.md §3)."""
+    unset, so an invalid value never grants permission (TDMRep: values other than 0/1 are a
+    protocol error, signals.md §3.1)."""
     rules = [
         {"location": "/a", "tdm-reservation": "1"},
         {"location": "/b", "tdm-reservation": "0"},
@@ -429,8 +430,8 @@ def test_tdmrep_string_one_honoured_string_zero_unset() -> None:
 
 @pytest.mark.parametrize("body", [b'"/"', b"1", b"null", b'{"location": "/"}'])
 def test_tdmrep_non_array_json_is_ignored(body: bytes) -> None:
-    """tdmrep.json must be a JSON array of rules (TDMRep §3.3); anything else is logged and
-    unset (signals.md TD-14 recommendation)."""
+    """tdmrep.json must be a JSON array of rules, brackets mandatory (TDMRep, signals.md §3.2);
+    anything else is logged and unset (signals.md TD-14 recommendation)."""
     parsed = tdmrep.parse_file(body)
     assert parsed.rules == () and parsed.error is not None
     assert "JSON array" in parsed.error
@@ -440,7 +441,7 @@ def test_tdmrep_non_array_json_is_ignored(body: bytes) -> None:
 
 def test_tdmrep_entries_without_location_are_skipped() -> None:
     """A rule without a 'location' string cannot match; it is skipped and later rules still
-    apply, keeping their 1-based rule numbers (TDMRep §3.3 rule members)."""
+    apply, keeping their 1-based rule numbers (TDMRep: location is required, signals.md §3.2)."""
     rules = [
         {"tdm-reservation": 0},
         {"location": 5, "tdm-reservation": 0},
@@ -465,7 +466,8 @@ def test_tdmrep_bom_prefixed_json_is_read() -> None:
 @pytest.mark.parametrize("order", [("0", "1"), ("1", "0"), ("1", "x", "0")])
 def test_conflicting_tdm_reservation_headers_resolve_to_one(order: tuple[str, ...]) -> None:
     """Conflicting valid values in one carrier resolve to 1, the restrictive reading
-    (TDMRep §4 has one value per carrier; signals.md §3 'most restrictive wins')."""
+    (TDMRep processing priority has one value per carrier, signals.md §3.3; tdmrep.py
+    _carrier_value reads conflicts restrictively)."""
     headers = Headers([("tdm-reservation", value) for value in order])
     decision = run("https://e.com/a", headers=headers)
     assert decision.use == "refused"
@@ -513,8 +515,8 @@ def test_epub_member_larger_than_the_cap_is_rejected(container: str, opf: str) -
 
 
 def test_pdf_xmp_reservation_as_rdf_description_attribute() -> None:
-    """XMP may write a simple property as an attribute of rdf:Description (XMP Part 1 §7.9.2.2
-    shorthand); TDMRep §PDF properties are read in either form."""
+    """XMP may write a simple property as an attribute of rdf:Description (RDF/XML property
+    attribute shorthand); TDMRep §PDF properties are read in either form."""
     pdf = (
         b"%PDF-1.7\n1 0 obj << /Type /Metadata /Subtype /XML >> stream\n"
         b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF "
@@ -607,7 +609,7 @@ def test_content_signal_last_duplicate_wins(text: str, verdict: str) -> None:
 
 def test_content_signal_y_n_are_noted_as_nonconformant() -> None:
     """``y``/``n`` are read as yes/no but noted, since the policy only defines yes/no
-    (Cloudflare Content Signals Policy; signals.md §6 recommendation)."""
+    (Cloudflare Content Signals Policy; signals.md §6: treat y/n as yes/no and log it)."""
     parsed = content_signal.parse("search=Y, ai-train=n")
     assert parsed.nonconformant == ("search=y", "ai-train=n")
     assert parsed.get("ai-train") == "no" and parsed.get("search") == "yes"
@@ -621,7 +623,7 @@ def test_content_signal_y_n_are_noted_as_nonconformant() -> None:
 
 def test_content_usage_lines_combine_and_one_bad_line_spoils_all() -> None:
     """Header lines are combined into one field before parsing; a parse error anywhere fails
-    the whole field, leaving every preference unknown (RFC 9651 §4.2; aipref attach §4)."""
+    the whole field, leaving every preference unknown (RFC 9651 §4.2; signals.md §5.1)."""
     good = [("Content-Usage", "search=y"), ("Content-Usage", "train-ai=n")]
     assert run("https://e.com/a", headers=Headers(good)).use == "refused"
     bad = [*good, ("Content-Usage", "Train-AI=n")]
@@ -634,8 +636,8 @@ def test_content_usage_lines_combine_and_one_bad_line_spoils_all() -> None:
 
 def test_legacy_labels_in_robots_txt_follow_the_policy() -> None:
     """Labels of aipref drafts -01..-04 (here ``ai=n`` on a robots.txt line) refuse under
-    legacy_labels = "refuse" and are ignored under "ignore" (draft-ietf-aipref-vocab-07 §4:
-    unknown labels are ignored)."""
+    legacy_labels = "refuse" and are ignored under "ignore" (draft-ietf-aipref-vocab-07:
+    unknown labels MUST be ignored; signals.md §5.1 label history)."""
     robots = robots_file("User-agent: *\nAllow: /\nContent-Usage: ai=n, search=y\n")
     strict = run("https://e.com/a", robots_txt=robots)
     assert strict.use == "refused" and verdicts(strict, "content-usage") == ["refuse"]

@@ -227,3 +227,10 @@ def test_schema_keys_all_have_docs() -> None:
 def test_readme_policy_reference_is_generated_from_the_schema() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert keys_markdown() in readme, "run `consent-crawler policy keys` and paste it in README"
+
+
+def test_readme_settings_reference_is_generated_from_the_settings() -> None:
+    from crawler.context import settings_markdown
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings_markdown() in readme
