@@ -43,6 +43,13 @@ _XP_ITEMSCOPE = etree.XPath("boolean(//*/@itemscope)")
 _XP_RDFA = etree.XPath("boolean(//*/@typeof | //*/@vocab)")
 _XP_PROPERTY = etree.XPath("//*/@property", smart_strings=False)
 _XP_REL = etree.XPath("//*/@rel", smart_strings=False)
+# Microdata nesting costs extruct O(depth³) (200 nested itemscopes: 0.1 s, then RecursionError)
+# and pyRdfa ~40 µs per element, so hostile or bloated pages skip both. "/*" repeated is a
+# linear depth test; the element cap keeps RDFa under ~0.2 s.
+MAX_DEPTH = 128
+RDFA_MAX_ELEMENTS = 5000
+_XP_DEEP = etree.XPath("boolean(" + "/*" * (MAX_DEPTH + 1) + ")")
+_XP_ELEMENTS = etree.XPath("count(//*)")
 
 _SCHEMA = ("http://schema.org/", "https://schema.org/")
 _DCT, _DCE = "http://purl.org/dc/terms/", "http://purl.org/dc/elements/1.1/"
@@ -75,14 +82,19 @@ def structured(
     if scripts:
         items = [i for s in scripts for i in _run(s, url, "json-ld")]
         found.append(("json-ld", schema_fields(jsonld_nodes(items), url)))
-    if _XP_ITEMSCOPE(root):
+    shallow = not _XP_DEEP(root)
+    if shallow and _XP_ITEMSCOPE(root):
         nodes = [n for n in _run(root, url, "microdata") if isinstance(n, dict)]
         found.append(("microdata", schema_fields([_untyped(n) for n in nodes], url)))
     properties = _XP_PROPERTY(root)
     if (
-        _XP_RDFA(root)
-        or not all(p.startswith(_OG) for p in properties)
-        or any(":" in r for r in _XP_REL(root))  # rel="cc:license", rel="dc:creator"
+        shallow
+        and (
+            _XP_RDFA(root)
+            or not all(p.startswith(_OG) for p in properties)
+            or any(":" in r for r in _XP_REL(root))  # rel="cc:license", rel="dc:creator"
+        )
+        and _XP_ELEMENTS(root) <= RDFA_MAX_ELEMENTS
     ):
         found.append(("rdfa", from_rdfa(_run(text(), url, "rdfa"), url)))
     if any(p.startswith(_OG) for p in properties):
@@ -174,13 +186,17 @@ def _names(value: object, index: dict[str, dict[str, Any]]) -> str | None:
 
 
 def _literal(value: object) -> str | None:
-    """Text of a JSON-LD literal: a string, number, ``{"@value": ...}`` or the first of a list."""
-    if isinstance(value, list):
-        return next(filter(None, map(_literal, value)), None)
-    if isinstance(value, dict):
-        value = value.get("@value")
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return " ".join(str(value).split()) or None
+    """Text of a JSON-LD literal: a string, number, ``{"@value": ...}`` or the first of a list.
+
+    Deliberately not recursive: page data can nest lists deeper than the recursion limit.
+    """
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, dict):
+            v = v.get("@value")
+        if isinstance(v, str | int | float) and not isinstance(v, bool):
+            text = " ".join(str(v).split())
+            if text:
+                return text
     return None
 
 

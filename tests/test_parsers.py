@@ -19,6 +19,7 @@ from crawler.core import (
     Decision,
     EmbeddedDocument,
     Evidence,
+    EvidenceError,
     FetchedFile,
     Headers,
     Policy,
@@ -34,7 +35,7 @@ from crawler.core import (
 )
 from crawler.core._cache import PARSED_FILES
 from crawler.core._html import meta_from_html
-from crawler.core._patterns import url_path
+from crawler.core._patterns import normalise_path, normalise_pattern, url_path
 from crawler.core.directives import _header_directives
 from tests.vectorlib import ROOT
 
@@ -722,3 +723,98 @@ def test_signals_summary_picks_the_strongest_verdict() -> None:
     assert summary["tdmrep"] == {"verdict": "error", "matched": "tdmrep.json unreachable"}
     assert summary["robots"]["verdict"] == "allow"
     assert list(summary) == ["robots", "content-usage", "tdmrep"]
+
+
+# --- Regressions found by the property tests --------------------------------------------------
+
+
+def test_deeply_nested_tdmrep_json_is_unset_not_a_crash() -> None:
+    """TDMRep: a hostile file ("[[[[…") is invalid JSON → unset, recorded (TD-14 Rec)."""
+    from crawler.core.tdmrep import parse_file
+
+    parsed = parse_file(b"[" * 5000)
+    assert parsed.rules == () and parsed.error == "not valid JSON: nested too deeply"
+
+
+@pytest.mark.parametrize("damage", ["bad-deflate", "method-99", "encrypted-flag"])
+def test_damaged_epub_archives_carry_no_value(damage: str) -> None:
+    """TDMRep §EPUB: an unreadable package carries no reservation; reading never raises."""
+    import io
+    import zipfile
+
+    from crawler.core._tdmrep_embedded import read
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("META-INF/container.xml", "<container>" + "x" * 500 + "</container>")
+    data = bytearray(buffer.getvalue())
+    central = data.rindex(b"PK\x01\x02")
+    if damage == "bad-deflate":
+        data[40:60] = b"\xff" * 20
+    elif damage == "method-99":
+        data[central + 10] = 99
+    else:
+        data[central + 8] |= 0x01
+    assert read("application/epub+zip", bytes(data)) is None
+
+
+def test_non_ascii_base64_is_an_evidence_error() -> None:
+    """decide input: a malformed field is reported for that line, as EvidenceError."""
+    with pytest.raises(EvidenceError, match=r"document\.base64"):
+        Evidence.from_json(
+            {"url": "https://e.com/", "document": {"content_type": "a", "base64": "é"}}
+        )
+
+
+def test_unparseable_url_is_refused_not_a_crash() -> None:
+    """Failure is never permission: a URL that cannot be parsed is refused, with the reason."""
+    decision = decide(Evidence(url="http://[x/"), POLICY)
+    assert (decision.fetch, decision.use) == ("refused", "n/a")
+    assert "cannot be parsed" in decision.reasons[0].detail
+    with pytest.raises(EvidenceError, match="cannot be parsed"):
+        Evidence.from_json({"url": "http://[x/"})
+
+
+def test_colonless_line_with_three_words_is_ignored() -> None:
+    """Google robots.cc: ``field value`` without a colon only with exactly two words."""
+    robots = _robots.parse(b"useragent ConsentBot 1.0\nDisallow: /\n", 512_000)
+    assert robots.group_for("ConsentBot") == (None, False)
+
+
+def test_user_agent_with_a_space_is_tolerated() -> None:
+    """Google robots.cc accepts ``user agent:`` as a misspelling of user-agent."""
+    group, own = _robots.parse(b"User Agent: ConsentBot\nDisallow: /x\n", 512_000).group_for(
+        "consentbot"
+    )
+    assert own and group is not None and group.longest_match("/x/1") is not None
+
+
+def test_dollar_inside_a_pattern_is_literal() -> None:
+    """Google robots.cc: ``$`` anchors only at the end; elsewhere it is an ordinary character."""
+    group, _ = _robots.parse(b"User-agent: *\nDisallow: /a$b\n", 512_000).group_for("x")
+    assert group is not None
+    assert group.longest_match(normalise_path("/a$b")) is not None
+    assert group.longest_match(normalise_path("/a$bc")) is not None  # a prefix, not anchored
+    assert group.longest_match(normalise_path("/ab")) is None
+
+
+def test_spaces_are_encoded_on_every_path() -> None:
+    """RFC 9309 §2.2.2: octets outside the allowed set are compared percent-encoded."""
+    group, _ = _robots.parse(b"User-agent: *\nDisallow: /a%20b\n", 512_000).group_for("x")
+    assert group is not None
+    assert group.longest_match(url_path("https://e.com/a b")) is not None
+    assert normalise_path("/a b") == normalise_pattern("/a%20b") == "/a%20b"
+
+
+def test_stray_percent_keeps_normalising_idempotent() -> None:
+    """A '%' that starts no %XX stands for itself (%25), so a second pass changes nothing."""
+    once = normalise_path("%4%31")
+    assert once == "%2541" and normalise_path(once) == once
+
+
+def test_only_ascii_blanks_are_stripped_from_values() -> None:
+    """Google robots.cc strips ASCII whitespace; a no-break space is part of the value."""
+    group, _ = _robots.parse("User-agent: *\nDisallow: /a\u00a0\n".encode(), 512_000).group_for("x")
+    assert group is not None
+    assert group.longest_match(normalise_path("/ab")) is None
+    assert group.longest_match(normalise_path("/a\u00a0")) is not None

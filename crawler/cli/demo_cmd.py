@@ -63,8 +63,12 @@ def origin_table(job_dir: Path, names: dict[str, str]) -> str:
     from crawler.policy_fetch import origin_of
     from crawler.store.parts import read_part
 
-    shows = {name: spec.get("shows", "") for name, spec in
-             tomllib.loads((SITE / "EXPECTED.toml").read_text(encoding="utf-8"))["origins"].items()}
+    shows = {
+        name: spec.get("shows", "")
+        for name, spec in tomllib.loads((SITE / "EXPECTED.toml").read_text(encoding="utf-8"))[
+            "origins"
+        ].items()
+    }
     kept: Counter[str] = Counter()
     refused: dict[str, Counter[str]] = defaultdict(Counter)
     for part in sorted((job_dir / "decisions").glob("*.jsonl.gz")):
@@ -82,6 +86,8 @@ def origin_table(job_dir: Path, names: dict[str, str]) -> str:
         signals = ", ".join(f"{n} {s}" for s, n in sorted(refused[name].items())) or "-"
         rows.append((name, str(kept[name]), signals, shows.get(name, "")[:60]))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     return "demo site: one signal per origin\n" + "\n".join(lines) + "\n\n"

@@ -17,26 +17,34 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
+# Printable ASCII other than space and "%": text made only of these needs no normalising.
+_PLAIN = re.compile(r"[!-$&-~]*\Z")
+
+
+def plain_pattern(pattern: str) -> bool:
+    """True when ``normalise_pattern`` would return ``pattern`` unchanged (the common case)."""
+    return _PLAIN.match(pattern) is not None and "$" not in pattern[:-1]
+
+
 def _normalise(text: str, *, literal_specials: bool) -> str:
     # Fast path: most paths and patterns are plain ASCII without escapes.
-    if (
-        text.isascii()
-        and "%" not in text
-        and not (literal_specials and ("*" in text or "$" in text))
-    ):
+    if _PLAIN.match(text) and not (literal_specials and ("*" in text or "$" in text)):
         return text
     data = text.encode("utf-8", "surrogatepass")
     out: list[str] = []
     i, n = 0, len(data)
     while i < n:
         byte = data[i]
-        if byte == 0x25 and i + 2 < n:
-            hi, lo = chr(data[i + 1]), chr(data[i + 2])
-            if hi in _HEX and lo in _HEX:
-                char = chr(int(hi + lo, 16))
-                out.append(char if char in _UNRESERVED else "%" + (hi + lo).upper())
+        if byte == 0x25:
+            if i + 2 < n and chr(data[i + 1]) in _HEX and chr(data[i + 2]) in _HEX:
+                hex_digits = chr(data[i + 1]) + chr(data[i + 2])
+                char = chr(int(hex_digits, 16))
+                out.append(char if char in _UNRESERVED else "%" + hex_digits.upper())
                 i += 3
-                continue
+            else:  # a stray "%" stands for itself; encoding it keeps normalising idempotent
+                out.append("%25")
+                i += 1
+            continue
         if byte >= 0x80 or byte < 0x21 or byte == 0x7F:
             out.append(f"%{byte:02X}")
         elif literal_specials and byte == 0x2A:
@@ -50,8 +58,13 @@ def _normalise(text: str, *, literal_specials: bool) -> str:
 
 
 def normalise_pattern(pattern: str) -> str:
-    """Normalise a rule pattern; ``*`` and ``$`` keep their special meaning."""
-    return _normalise(pattern, literal_specials=False)
+    """Normalise a rule pattern; ``*`` keeps its meaning, and ``$`` anchors only at the end
+    (elsewhere it is a literal, as in Google's parser, and is compared as ``%24``)."""
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
+    if "$" in body:
+        body = body.replace("$", "%24")
+    return _normalise(body, literal_specials=False) + ("$" if anchored else "")
 
 
 def normalise_path(path: str) -> str:

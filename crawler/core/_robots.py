@@ -20,7 +20,7 @@ from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
 
-from ._patterns import matches, normalise_pattern
+from ._patterns import matches, normalise_pattern, plain_pattern
 
 # Field kinds, and field names (lower case) as Google's parser accepts them, including its
 # tolerated misspellings.
@@ -29,6 +29,8 @@ _FIELDS = {
     "user-agent": _AGENT,
     "useragent": _AGENT,
     "user_agent": _AGENT,
+    "user agent": _AGENT,
+    "user\tagent": _AGENT,
     "allow": _ALLOW,
     "disallow": _DISALLOW,
     "dissallow": _DISALLOW,
@@ -47,7 +49,8 @@ _RULES = frozenset({_ALLOW, _DISALLOW})
 # which is always a prefix of the normalised pattern's literal text, and the rest.  Rules are
 # pre-filtered by that prefix, so no per-record Python work is needed to compute it.
 _RECORD = re.compile(
-    r"^[ \t]*([A-Za-z_-]+)(?:[ \t]*:|[ \t]+(?=[^ \t#\n]))[ \t]*"
+    r"^[ \t]*([A-Za-z_-]+(?:[ \t][Aa][Gg][Ee][Nn][Tt](?=[ \t]*:))?)"  # "user agent:" is tolerated
+    r"(?:[ \t]*:|[ \t]+(?=[^ \t#\n]+[ \t]*(?:#|$)))[ \t]*"  # no colon: exactly two words
     r"([!\"&-)+-~]*)([^#\n]*)",
     re.MULTILINE,
 )
@@ -202,13 +205,13 @@ class RobotsFile:
 
 
 def record_value(record: tuple[str, str, str]) -> str:
-    return (record[1] + record[2]).rstrip()
+    return (record[1] + record[2]).rstrip(" \t")  # ASCII blanks only, as Google strips
 
 
 def rule_pattern(record: tuple[str, str, str]) -> str:
     """A rule record's normalised pattern ("" for an empty rule, which matches nothing)."""
-    value = (record[1] + record[2]).rstrip()
-    return value if value.isascii() and "%" not in value else normalise_pattern(value)
+    value = (record[1] + record[2]).rstrip(" \t")
+    return value if plain_pattern(value) else normalise_pattern(value)
 
 
 @lru_cache(maxsize=4096)

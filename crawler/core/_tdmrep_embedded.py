@@ -7,8 +7,10 @@ expansion, and anything unreadable simply carries no value.
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import lxml.etree
@@ -17,6 +19,20 @@ _MAX_XML = 2 * 1024 * 1024
 _OPF_NS = "http://www.idpf.org/2007/opf"
 _CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
 _XMP_NS = "http://www.w3.org/ns/tdmrep/"
+# Everything a damaged or hostile archive can raise while being read: it then carries no value.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    KeyError,
+    lxml.etree.XMLSyntaxError,
+    ValueError,
+    OSError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+    lzma.LZMAError,
+)
 _XMP_PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.DOTALL)
 
 
@@ -51,7 +67,7 @@ def _from_epub(body: bytes) -> EmbeddedTdm | None:
                 return None
             opf_path = rootfile.get("full-path", "")
             opf = lxml.etree.fromstring(_read_member(archive, opf_path), _parser())
-    except (zipfile.BadZipFile, KeyError, lxml.etree.XMLSyntaxError, ValueError, OSError):
+    except _UNREADABLE:
         return None
     reservation = policy = None
     for meta in opf.iter(f"{{{_OPF_NS}}}meta", "meta"):

@@ -19,8 +19,12 @@ from .policy import Policy
 
 def decide(evidence: Evidence, policy: Policy) -> Decision:
     token = evidence.token or policy.identity.token
-    path = url_path(evidence.url)
-    host = (urlsplit(evidence.url).hostname or "").lower()
+    try:
+        path = url_path(evidence.url)
+        host = (urlsplit(evidence.url).hostname or "").lower()
+    except ValueError as exc:  # e.g. an unbalanced "[": nothing can be decided, so refuse
+        unparseable = Reason("policy", "refuse", "fetch", f"the URL cannot be parsed: {exc}")
+        return Decision(evidence.url, "refused", "n/a", policy.mode, (unparseable,))
     reasons: list[Reason] = list(domain_reasons(host, policy))
     files = {
         name: file.sha256

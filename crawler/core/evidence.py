@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._html import MetaTag, meta_from_html
 
@@ -123,6 +124,10 @@ class Evidence:
         url = obj.get("url")
         if not isinstance(url, str) or not url:
             raise EvidenceError("'url' must be a non-empty string")
+        try:
+            urlsplit(url)
+        except ValueError as exc:
+            raise EvidenceError(f"'url' cannot be parsed: {exc}") from None
         token = obj.get("token")
         if token is not None and not isinstance(token, str):
             raise EvidenceError("'token' must be a string")
@@ -189,7 +194,7 @@ def _document(value: Any) -> EmbeddedDocument | None:
         raise EvidenceError("'document' must be an object with 'content_type' and 'base64'")
     try:
         body = base64.b64decode(value.get("base64", ""), validate=True)
-    except (binascii.Error, TypeError) as exc:
+    except (binascii.Error, TypeError, ValueError) as exc:
         raise EvidenceError(f"'document.base64' is not valid base64: {exc}") from None
     return EmbeddedDocument(content_type=value["content_type"], body=body)
 

@@ -42,6 +42,8 @@ def parse_file(body: bytes) -> TdmFile:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         return TdmFile((), f"not valid JSON: {exc}")
+    except RecursionError:  # "[[[[…" a few thousand deep: hostile, not a policy
+        return TdmFile((), "not valid JSON: nested too deeply")
     if not isinstance(data, list):
         return TdmFile((), f"must be a JSON array of rules, got a {type(data).__name__}")
     rules: list[TdmRule] = []
