@@ -2,8 +2,8 @@
 
 Kept apart from :mod:`crawler.extract` because everything here is about the shapes extruct
 returns (JSON-LD, uniform microdata, expanded RDFa, flattened OpenGraph) rather than about HTML.
-Each ``from_*`` function turns one syntax into ``{field: value}`` for the fields of
-:class:`crawler.extract.Attribution`; the caller decides precedence between syntaxes.
+Each source becomes ``{field: value}`` for the fields of :class:`crawler.extract.Attribution`,
+listed in precedence order with its name; the caller keeps the first value found per field.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _XP_ITEMSCOPE = etree.XPath("boolean(//*/@itemscope)")
 _XP_RDFA = etree.XPath("boolean(//*/@typeof | //*/@vocab)")
 _XP_PROPERTY = etree.XPath("//*/@property", smart_strings=False)
 _XP_REL = etree.XPath("//*/@rel", smart_strings=False)
+_XP_REL_NODES = etree.XPath("//*/@rel")  # smart strings: getparent() leads to the element
 # Microdata nesting costs extruct O(depth³) (200 nested itemscopes: 0.1 s, then RecursionError)
 # and pyRdfa ~40 µs per element, so hostile or bloated pages skip both. "/*" repeated is a
 # linear depth test; the element cap keeps RDFa under ~0.2 s.
@@ -68,7 +69,7 @@ _RELATIVE_URL = re.compile(r"(?:/|\./|\.\./|\?)\S*\Z")
 
 
 def structured(
-    root: html.HtmlElement, text: Callable[[], bytes], url: str
+    root: html.HtmlElement, text: Callable[[], bytes], url: str, base: str
 ) -> list[tuple[str, Fields]]:
     """Attribution per syntax, in precedence order, running extruct only where markers exist.
 
@@ -76,16 +77,17 @@ def structured(
     tree for those), so a crawled page is not parsed twice. Only RDFa needs ``text()``: pyRdfa
     walks a DOM that extruct builds with its own parser class. Each JSON-LD script is extracted on
     its own because extruct lets one malformed script discard every other one on the page.
+    ``base`` is the page's ``<base href>`` (or ``url``); pyRdfa finds that one by itself.
     """
     found: list[tuple[str, Fields]] = []
     scripts = _XP_JSONLD(root)
     if scripts:
-        items = [i for s in scripts for i in _run(s, url, "json-ld")]
-        found.append(("json-ld", schema_fields(jsonld_nodes(items), url)))
+        items = [i for s in scripts for i in _run(s, base, "json-ld")]
+        found.append(("json-ld", schema_fields(jsonld_nodes(items), base)))
     shallow = not _XP_DEEP(root)
     if shallow and _XP_ITEMSCOPE(root):
-        nodes = [n for n in _run(root, url, "microdata") if isinstance(n, dict)]
-        found.append(("microdata", schema_fields([_untyped(n) for n in nodes], url)))
+        nodes = [n for n in _run(root, base, "microdata") if isinstance(n, dict)]
+        found.append(("microdata", schema_fields([_untyped(n) for n in nodes], base)))
     properties = _XP_PROPERTY(root)
     if (
         shallow
@@ -96,22 +98,55 @@ def structured(
         )
         and _XP_ELEMENTS(root) <= RDFA_MAX_ELEMENTS
     ):
-        found.append(("rdfa", from_rdfa(_run(text(), url, "rdfa"), url)))
+        found.append(("rdfa", from_rdfa(_run(text(), url, "rdfa"), (url, base))))
     if any(p.startswith(_OG) for p in properties):
-        found.append(("opengraph", from_opengraph(_run(root, url, "opengraph"))))
+        found.append(("opengraph", from_opengraph(_run(root, base, "opengraph"))))
     return found
+
+
+def plain_html(
+    root: html.HtmlElement, names: dict[str, str], base: str
+) -> list[tuple[str, Fields]]:
+    """The fallbacks after structured data: ``rel="license"``, then ``<meta name>`` tags.
+
+    ``names`` maps lower-cased meta names to their content (the first of each wins).
+    """
+    dc = {k: names.get(f"dcterms.{k}") or names.get(f"dc.{k}") for k in ("creator", "rights")}
+    found = [
+        ("link-rel-license", {"license_url": _rel_license(root, base)}),
+        ("meta-author", {"author": _literal(names.get("author"))}),
+        ("meta-copyright", {"copyright": _literal(names.get("copyright"))}),
+        ("meta-dc", {"creator": _literal(dc["creator"]), "copyright": _literal(dc["rights"])}),
+    ]
+    return [(source, {k: v for k, v in fields.items() if v}) for source, fields in found]
+
+
+def _rel_license(root: html.HtmlElement, base: str) -> str | None:
+    """The first ``rel="license"`` of a ``<link>``, ``<a>`` or ``<area>``, made absolute."""
+    for rel in _XP_REL_NODES(root):  # attribute steps: far cheaper than element predicates
+        el = rel.getparent()
+        if el.tag in ("link", "a", "area") and "license" in rel.lower().split():
+            href: str = (el.get("href") or "").strip()
+            try:
+                url = urljoin(base, href)
+            except ValueError:
+                continue
+            if href and as_url(url, base):
+                return url
+    return None
 
 
 def _run(document: object, url: str, syntax: str) -> list[Any]:
     """One extruct syntax; any failure (bad JSON, pyRdfa recursion, odd trees) yields nothing.
 
-    Warnings are silenced only around this call: rdflib and friends may warn about the page's
-    data, which is not ours to fix, and pytest's ``filterwarnings = error`` would otherwise turn
-    such a warning into a lost source in tests only.
+    rdflib warns about the page's own data (``datatype="xsd:boolean" content="maybe"`` gives
+    "Parsing weird boolean"): nothing we can act on, and under pytest's ``filterwarnings = error``
+    it would turn into a lost source in tests only. So rdflib's warnings, and only those, are
+    ignored for the duration of the call.
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.filterwarnings("ignore", module=r"rdflib\.")
             out = extruct.extract(
                 document, base_url=url, syntaxes=[syntax], uniform=True, with_og_array=True
             )
@@ -236,25 +271,27 @@ def _put(out: Fields, key: str, value: str | None) -> None:
         out[key] = value
 
 
-def from_rdfa(nodes: list[Any], page: str) -> Fields:
+def from_rdfa(nodes: list[Any], pages: tuple[str, ...]) -> Fields:
     """Expanded RDFa: the first typed creative work, then the page itself (CC licence markup).
 
-    Objects are ``{"@value": text}`` or ``{"@id": IRI}``; an ``@id`` is looked up for a name and
-    otherwise kept as the IRI (an author's profile URL beats no author), unless it is a blank node.
+    ``pages`` are the page's own IRIs (its URL and ``<base href>``). Objects are
+    ``{"@value": text}`` or ``{"@id": IRI}``; an ``@id`` is looked up for a name and otherwise
+    kept as the IRI (an author's profile URL beats no author), unless it is a blank node.
     """
     nodes = [n for n in nodes if isinstance(n, dict)]
     index = {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)}
     typed = [n for n in nodes if _types(n) & CREATIVE_WORKS][:1]
-    pages = [n for n in nodes if n.get("@id") in (page, page.partition("#")[0])]
+    iris = {p.partition("#")[0] for p in pages} | set(pages)
+    candidates = typed + [n for n in nodes if n.get("@id") in iris]
     values: dict[str, str] = {}
     for field, keys in _RDFA_KEYS.items():
-        for node in typed + pages:
+        for node in candidates:
             found = _rdfa_values(node, keys, index, resolve=field != "license_url")
             if found:
                 values[field] = found
                 break
     out: Fields = {k: values[k] for k in ("author", "creator", "publisher") if k in values}
-    _put(out, "license_url", as_url(values.get("license_url"), page))
+    _put(out, "license_url", as_url(values.get("license_url"), pages[-1]))
     _put(
         out, "copyright", values.get("notice") or _notice(values.get("holder"), values.get("year"))
     )
@@ -266,7 +303,8 @@ def _rdfa_values(
 ) -> str | None:
     names: list[str] = []
     for key in keys:
-        for obj in node.get(key) or []:
+        objects = node.get(key)
+        for obj in objects if isinstance(objects, list) else []:
             if not isinstance(obj, dict):
                 continue
             iri = obj.get("@id")

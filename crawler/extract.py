@@ -20,11 +20,11 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 from lxml import etree
 
-from crawler._attribution import as_url, structured
+from crawler._attribution import plain_html, structured
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("author", "creator", "publisher", "license_url", "copyright")
+_FIELDS = ("author", "creator", "publisher", "license_url", "copyright")
 # Elements whose text is not page content (chrome, code, forms, embedded media fallbacks).
 # fmt: off
 _SKIP = frozenset({
@@ -39,6 +39,11 @@ _BLOCK = frozenset({
 })
 # fmt: on
 _CELL = frozenset(("td", "th"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 _CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 _BINARY_BYTES = re.compile(b"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
@@ -46,7 +51,6 @@ _LANG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*\Z")
 _XP_TITLE = etree.XPath("//title")
 _XP_MAIN = etree.XPath("//main[not(@hidden)]")
 _XP_ARTICLES = etree.XPath("//article[not(ancestor::article)]")
-_XP_REL = etree.XPath("//*/@rel")  # smart strings: getparent() leads to the element
 _XP_HREF = etree.XPath("//a/@href", smart_strings=False)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _UNUSUAL = re.compile(r"/\.|[\t\n\r\\]")  # dot segments, or what urlsplit would clean
@@ -103,20 +107,24 @@ def extract(
         return _extract(html, url, root, content_language)
     except Exception:  # a crawl must not stop on one page; logged so that bugs stay visible
         logger.warning("extraction failed for %s", url, exc_info=True)
-        return Extracted(None, "", _language(content_language), Attribution(), [])
+        return _empty(content_language)
+
+
+def _empty(content_language: str | None) -> Extracted:
+    return Extracted(None, "", _language(content_language), Attribution(), [])
 
 
 def _extract(
     data: str | bytes, url: str, root: lxml.html.HtmlElement | None, content_language: str | None
 ) -> Extracted:
     if _binary(data):
-        return Extracted(None, "", _language(content_language), Attribution(), [])
+        return _empty(content_language)
     text = None
     if root is None:
         text = _decode(data) if isinstance(data, bytes) else data
         root = _parse(text)
-    if root is None:
-        return Extracted(None, "", _language(content_language), Attribution(), [])
+        if root is None:
+            return _empty(content_language)
 
     def source() -> bytes:  # only the RDFa pass needs the text again
         page = text if text is not None else _decode(data) if isinstance(data, bytes) else data
@@ -132,19 +140,15 @@ def _extract(
         or _language(equiv.get("content-language"))
         or _language(content_language)
     )
-    found = structured(root, source, url)
-    found.append(("link-rel-license", _rel_license(root, base)))
-    found.append(("meta-author", _fields(author=names.get("author"))))
-    found.append(("meta-copyright", _fields(copyright=names.get("copyright"))))
-    dc = {k: names.get(f"dcterms.{k}") or names.get(f"dc.{k}") for k in ("creator", "rights")}
-    found.append(("meta-dc", _fields(creator=dc["creator"], copyright=dc["rights"])))
+    found = structured(root, source, url, base) + plain_html(root, names, base)
     return Extracted(title, _main_text(root), language, _merge(found), _links(root, base))
 
 
 def _binary(data: str | bytes) -> bool:
     """WHATWG MIME sniffing's test: control bytes in the first 1445 mean an image or a PDF."""
     if isinstance(data, bytes):
-        return _BINARY_BYTES.search(data, 0, 1445) is not None
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        return not utf16 and _BINARY_BYTES.search(data, 0, 1445) is not None
     return _BINARY.search(data, 0, 1445) is not None
 
 
@@ -154,11 +158,9 @@ def _decode(data: bytes) -> str:
     Done here rather than by lxml, whose fallback is Latin-1 and which believes a page that
     claims UTF-16 in ASCII markup (browsers treat that claim as UTF-8, and so do we).
     """
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le")):
+    for bom, enc in _BOMS:
         if data.startswith(bom):
             return data[len(bom) :].decode(enc, "replace")
-    if data.startswith(codecs.BOM_UTF16_BE):
-        return data[2:].decode("utf-16-be", "replace")
     declared = _CHARSET.search(data, 0, 4096)
     encoding = "utf-8"
     if declared:
@@ -192,7 +194,7 @@ def _metas(root: lxml.html.HtmlElement) -> tuple[dict[str, str], dict[str, str],
     maps: tuple[dict[str, str], dict[str, str], dict[str, str]] = ({}, {}, {})
     for meta in root.iter("meta"):
         content = meta.get("content")
-        if content is not None:
+        if content and not content.isspace():
             for i, attr in enumerate(("name", "property", "http-equiv")):
                 key = meta.get(attr)
                 if key:
@@ -298,31 +300,12 @@ def _text_of(container: lxml.html.HtmlElement) -> str:
     return "\n".join(lines)
 
 
-def _rel_license(root: lxml.html.HtmlElement, base: str) -> dict[str, str]:
-    """The first ``rel="license"`` link (``<link>``, ``<a>`` or ``<area>``), made absolute."""
-    for rel in _XP_REL(root):  # attribute values: far cheaper than matching elements in XPath
-        el = rel.getparent()
-        if el.tag in ("link", "a", "area") and "license" in rel.lower().split():
-            href = (el.get("href") or "").strip()
-            try:
-                url = urljoin(base, href) if href else ""
-            except ValueError:
-                continue
-            if as_url(url, base):
-                return {"license_url": url}
-    return {}
-
-
-def _fields(**values: str | None) -> dict[str, str]:
-    return {k: v for k, v in ((k, _clean(v)) for k, v in values.items()) if v}
-
-
 def _merge(found: list[tuple[str, dict[str, str]]]) -> Attribution:
     """Per field, the first source (in precedence order) that has a value wins."""
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
     for source, fields in found:
-        for key in FIELDS:
+        for key in _FIELDS:
             if key not in values and fields.get(key):
                 values[key] = fields[key]
                 sources[key] = source
@@ -348,18 +331,12 @@ def _links(root: lxml.html.HtmlElement, base: str) -> list[str]:
         scheme = _SCHEME.match(href)
         if scheme and scheme.group(1).lower() not in ("http", "https"):
             continue  # javascript:, mailto:, tel:, data: ...
-        if _UNUSUAL.search(href) or (scheme and not href.startswith("//", scheme.end())):
-            try:  # dot segments, tabs, "http:x": the general algorithm
-                href = urljoin(base, href)
-            except ValueError:
-                continue
-        elif scheme:
+        unusual = _UNUSUAL.search(href)
+        if scheme and not unusual and href.startswith("//", scheme.end()):
             pass  # already absolute
-        elif href.startswith("//"):
-            href = parts.scheme + ":" + href
-        elif href.startswith("/"):
-            href = origin + href
-        else:
+        elif not scheme and not unusual and href.startswith("/"):
+            href = (parts.scheme + ":" if href.startswith("//") else origin) + href
+        else:  # relative paths, dot segments, tabs, "http:x": the general algorithm
             try:
                 href = urljoin(base, href)
             except ValueError:
