@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
+from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
 from crawler.cli._common import policy_path
@@ -25,6 +26,8 @@ from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc33
 from crawler.store import open_store
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
@@ -90,6 +93,20 @@ def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") ->
             )
         policy = policy.replace(identity=ident)
     return policy
+
+
+class ConsentComponent:
+    """Base of the consent layer's Scrapy components: off when ``CONSENT_ENABLED`` is false,
+    and all sharing the crawler's one ``ConsentContext``."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        if not crawler.settings.getbool("CONSENT_ENABLED", True):
+            raise NotConfigured
+        self.context = ConsentContext.of(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
 
 
 class ConsentContext:

@@ -5,27 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DropItem
 
-from crawler.context import ConsentContext
+from crawler.context import ConsentComponent
 from crawler.records import ITEM_FIELDS
 
 if TYPE_CHECKING:
-    from typing import Self
-
-    from scrapy.crawler import Crawler
+    pass
 
 
-class ConsentStorePipeline:
-    def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("CONSENT_ENABLED", True):
-            raise NotConfigured
-        self.context = ConsentContext.of(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
+class ConsentStorePipeline(ConsentComponent):
     def process_item(self, item: Any) -> Any:
         line = ItemAdapter(item).asdict()
         if not isinstance(line.get("provenance"), dict):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.core import Policy, policy_from_mapping
+from crawler.core._policy_load import merge_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR_DIR = Path(__file__).parent / "vectors"
@@ -24,16 +25,6 @@ def load_vectors() -> list[dict[str, Any]]:
     return vectors
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def policy_table(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """The policy as one table: default.toml, then opt-in.toml's keys, then the overrides."""
     with (ROOT / "policies" / "default.toml").open("rb") as fh:
@@ -42,8 +33,8 @@ def policy_table(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
         with (ROOT / "policies" / "opt-in.toml").open("rb") as fh:
             extra = tomllib.load(fh)
         extra.pop("extends", None)
-        data = deep_merge(data, extra)
-    return deep_merge(data, overrides)
+        data = merge_tables(data, extra)
+    return merge_tables(data, overrides)
 
 
 def policy_for(vector: dict[str, Any]) -> Policy:

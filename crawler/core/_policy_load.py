@@ -42,7 +42,7 @@ def load_policy(path: str | Path) -> Policy:
     chain = _read_chain(Path(path))
     merged: dict[str, Any] = {}
     for _, _, data in reversed(chain):
-        merged = _deep_merge(merged, data)
+        merged = merge_tables(merged, data)
     own_path, own_text, own_data = chain[0]
     merged["name"] = own_data.get("name", own_path.stem)
     merged.pop("extends", None)
@@ -116,11 +116,12 @@ def _decode_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over``'s keys replace ``base``'s, tables merged recursively (``extends``)."""
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = merge_tables(out[k], v)
         else:
             out[k] = v
     return out

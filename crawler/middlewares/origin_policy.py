@@ -12,17 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scrapy import Request
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import IgnoreRequest
 
-from crawler.context import ConsentContext
+from crawler.context import ConsentComponent
 from crawler.core import Decision, Evidence, FetchedFile, decide
 from crawler.network_guard import guard_reason
 from crawler.policy_fetch import PolicyFileFetcher, origin_of
 from crawler.records import Hop, OriginFiles, decision_line
 
 if TYPE_CHECKING:
-    from typing import Self
-
     from scrapy.crawler import Crawler
 
 
@@ -42,16 +40,10 @@ def is_consent_target(request: Request) -> bool:
     )
 
 
-class OriginPolicyMiddleware:
+class OriginPolicyMiddleware(ConsentComponent):
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("CONSENT_ENABLED", True):
-            raise NotConfigured
-        self.context = ConsentContext.of(crawler)
+        super().__init__(crawler)
         self.fetcher = PolicyFileFetcher(crawler, self.context)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
         if request.meta.get("consent_policy_file"):

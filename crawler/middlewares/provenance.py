@@ -13,31 +13,19 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter, is_item
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from crawler.context import ConsentContext
+from crawler.context import ConsentComponent
 from crawler.policy_fetch import origin_of
 from crawler.records import now_rfc3339, provenance
 
 if TYPE_CHECKING:
-    from typing import Self
-
-    from scrapy.crawler import Crawler
+    pass
 
 logger = logging.getLogger(__name__)
 
 
-class ProvenanceMiddleware:
-    def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("CONSENT_ENABLED", True):
-            raise NotConfigured
-        self.context = ConsentContext.of(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
+class ProvenanceMiddleware(ConsentComponent):
     async def process_spider_output(
         self, response: Response, result: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from scrapy import Request, signals
-from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import HtmlResponse, Response, TextResponse
 
-from crawler.context import ConsentContext
+from crawler.context import ConsentComponent
 from crawler.core import Decision, EmbeddedDocument, Evidence, Headers, decide
 from crawler.core._html import meta_from_tree
 from crawler.middlewares.origin_policy import hops_of, is_consent_target
@@ -27,24 +27,16 @@ from crawler.policy_fetch import decision_headers, origin_of
 from crawler.records import Hop, decision_line, item_id_for
 
 if TYPE_CHECKING:
-    from typing import Self
-
     from scrapy.crawler import Crawler
 
 _DOCUMENTS = ("application/pdf", "application/epub+zip")
 
 
-class ResponseConsentMiddleware:
+class ResponseConsentMiddleware(ConsentComponent):
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("CONSENT_ENABLED", True):
-            raise NotConfigured
-        self.context = ConsentContext.of(crawler)
+        super().__init__(crawler)
         self._header_refusals: WeakKeyDictionary[Request, Decision] = WeakKeyDictionary()
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
 
     def _evidence(self, request: Request, **more: Any) -> Evidence:
         files = self.context.origins.peek(origin_of(request.url))
