@@ -9,10 +9,13 @@ unusable store stops the crawl before anything is fetched.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import re
-from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -23,7 +26,7 @@ from crawler.cli._common import policy_path
 from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
 from crawler.origin_cache import OriginCache
 from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
-from crawler.store import open_store
+from crawler.store import JobWriter, ObjectStore, open_objects
 
 if TYPE_CHECKING:
     from typing import Self
@@ -44,7 +47,24 @@ class Setting:
 SETTINGS = (
     Setting("CONSENT_ENABLED", True, "Turn the consent layer on or off."),
     Setting("CONSENT_POLICY", "default", "Policy file path, or a bundled policy name."),
-    Setting("CONSENT_STORE", "crawl-data", "Store location: a local directory."),
+    Setting("CONSENT_STORE", "crawl-data", "Store: a local directory or s3://bucket/prefix."),
+    Setting(
+        "CONSENT_S3_ENDPOINT",
+        "",
+        "S3-compatible endpoint URL (MinIO, R2, Ceph); default AWS or AWS_ENDPOINT_URL.",
+    ),
+    Setting(
+        "CONSENT_SPOOL_DIR",
+        "",
+        "Local spool for lines not yet stored; default <store>/.spool or the user cache.",
+    ),
+    Setting("CONSENT_RESUME", False, "Continue the job CONSENT_JOB_ID (see crawl --resume)."),
+    Setting("CONSENT_WORKER", "w0", "This worker's name in part file names."),
+    Setting(
+        "CONSENT_UPLOAD_TIMEOUT",
+        300,
+        "Seconds the end of a crawl waits for the store before leaving the spool to resume.",
+    ),
     Setting("CONSENT_JOB_ID", "", "Job id; a new one (UTC time + random) when empty."),
     Setting("CONSENT_TOKEN", "", "Override the policy's product token."),
     Setting("CONSENT_USER_AGENT", "", "Override the policy's User-Agent."),
@@ -68,6 +88,25 @@ def settings_markdown() -> str:
     rows = ["| setting | default | effect |", "| --- | --- | --- |"]
     rows += [f"| `{s.name}` | `{s.default!r}` | {s.doc} |" for s in SETTINGS]
     return "\n".join(rows) + "\n"
+
+
+def spool_dir(setting: str, location: str, job_id: str, worker: str) -> Path:
+    """Where lines wait until they are stored; it must survive the process (resume)."""
+    if setting:
+        return Path(setting) / job_id / worker
+    if not location.startswith("s3://"):
+        return Path(location) / ".spool" / job_id / worker
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(location.encode("utf-8")).hexdigest()[:12]
+    return cache / "consent-crawler" / "spool" / digest / job_id / worker
+
+
+def read_manifest(objects: ObjectStore, job_id: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(objects.get(f"jobs/{job_id}/manifest.json"))
+    except KeyError:
+        return None
+    return data
 
 
 def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") -> Policy:
@@ -122,17 +161,26 @@ class ConsentContext:
         self.job_id = settings.get("CONSENT_JOB_ID") or new_job_id()
         self.allow_private = settings.getbool("CONSENT_ALLOW_PRIVATE")
         self.seeds = list(settings.getlist("CONSENT_SEEDS"))
-        self.store = open_store(
-            settings.get("CONSENT_STORE", "crawl-data"),
+        location = settings.get("CONSENT_STORE", "crawl-data")
+        worker = settings.get("CONSENT_WORKER", "w0")
+        objects = open_objects(location, endpoint_url=settings.get("CONSENT_S3_ENDPOINT") or None)
+        objects.check_writable()
+        self.resume = settings.getbool("CONSENT_RESUME")
+        self.upload_timeout = settings.getfloat("CONSENT_UPLOAD_TIMEOUT", 300)
+        self.store = JobWriter(
+            objects,
             self.job_id,
+            spool=spool_dir(settings.get("CONSENT_SPOOL_DIR", ""), location, self.job_id, worker),
+            worker=worker,
             part_max_lines=settings.getint("CONSENT_PART_MAX_LINES", 10_000),
             part_max_bytes=settings.getint("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024),
             part_max_seconds=settings.getfloat("CONSENT_PART_MAX_SECONDS", 300),
+            resume=self.resume,
         )
+        previous = read_manifest(objects, self.job_id) if self.resume else None
         self.origins = OriginCache(settings.getint("CONSENT_ORIGIN_CACHE_SIZE", 10_000))
-        self.counts: Counter[str] = Counter()
-        self.refusals: Counter[str] = Counter()
-        self.started_at = now_rfc3339()
+        self.started_at = (previous or {}).get("started_at") or now_rfc3339()
+        self.runs = [*(previous or {}).get("runs", []), now_rfc3339()]
         self._ticker: task.LoopingCall | None = None
         crawler.signals.connect(self._opened, signal=signals.spider_opened)
         crawler.signals.connect(self._closed, signal=signals.spider_closed)
@@ -154,21 +202,21 @@ class ConsentContext:
             self.store.put_evidence(file.sha256, file.body)
 
     def record_decision(self, line: dict[str, Any], decision: Decision) -> None:
-        self.store.write_decision(line)
+        if not self.store.write_decision(line):
+            return  # the same decision is already stored (a resumed job)
         outcome = "kept" if decision.kept else "refused"
-        self.counts[outcome] += 1
         self.stats.inc_value(f"consent/decisions/{outcome}")
         if not decision.kept:
             scope = "fetch" if decision.fetch == "refused" else "use"
             for reason in decision.refusals():
                 if reason.scope == scope:
-                    self.refusals[reason.signal] += 1
                     self.stats.inc_value(f"consent/refused/{scope}/{reason.signal}")
 
     def record_item(self, line: dict[str, Any]) -> None:
-        self.store.write_item(line)
-        self.counts["items"] += 1
-        self.stats.inc_value("consent/items")
+        if self.store.write_item(line):
+            self.stats.inc_value("consent/items")
+        else:
+            self.stats.inc_value("consent/items_already_stored")
 
     # -- manifest --------------------------------------------------------------------------
 
@@ -180,6 +228,7 @@ class ConsentContext:
             "finish_reason": reason,
             "started_at": self.started_at,
             "finished_at": now_rfc3339() if status != "running" else None,
+            "runs": self.runs,
             "seeds": self.seeds,
             "policy": {
                 "name": policy.name,
@@ -191,9 +240,12 @@ class ConsentContext:
             "identity": crawler_identity(policy),
             "versions": versions(),
             "counts": {
-                "decisions": {"kept": self.counts["kept"], "refused": self.counts["refused"]},
-                "items": self.counts["items"],
-                "refused_by_signal": dict(sorted(self.refusals.items())),
+                "decisions": {
+                    "kept": self.store.counts["kept"],
+                    "refused": self.store.counts["refused"],
+                },
+                "items": self.store.counts["items"],
+                "refused_by_signal": dict(sorted(self.store.refused_by_signal.items())),
             },
         }
 
@@ -209,6 +261,19 @@ class ConsentContext:
             self._ticker.stop()
         for name in ("hits", "misses", "expired", "waits"):
             self.stats.set_value(f"consent/origin_cache/{name}", getattr(cache, name))
-        self.store.close()
-        self.store.write_manifest(self.manifest("finished", reason))
-        logger.info("consent: job %s stored in %s", self.job_id, self.store.location)
+        status = "finished" if reason == "finished" else "interrupted"
+        stored = self.store.close(self.manifest(status, reason), self.upload_timeout)
+        if stored:
+            self._index()
+            logger.info("consent: job %s stored in %s", self.job_id, self.store.location)
+
+    def _index(self) -> None:
+        """The lookup index for the operators' tools (they rebuild it if it is missing)."""
+        try:
+            from crawler.ops.index import store_index
+        except ImportError:  # pragma: no cover - the tools are part of the package
+            return
+        try:
+            store_index(self.store.objects, self.job_id)
+        except Exception as exc:  # a convenience: never fail a finished crawl over it
+            logger.warning("consent: could not write the job index: %s", exc)

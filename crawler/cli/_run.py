@@ -7,8 +7,8 @@ summary table at the end.
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,11 +19,11 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 from twisted.internet import task
 
-from crawler.context import ConsentContext, load_crawl_policy
+from crawler.context import ConsentContext, load_crawl_policy, read_manifest, spool_dir
 from crawler.core import PolicyError
 from crawler.records import new_job_id
 from crawler.spiders.consent import ConsentSpider, read_seeds
-from crawler.store import StoreError, open_store
+from crawler.store import StoreError, open_objects
 
 from ._errors import CrawlSetupError
 
@@ -42,6 +42,9 @@ class CrawlOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     log_level: str = "WARNING"
+    resume: bool = False
+    s3_endpoint: str = ""
+    spool: str = ""
 
 
 @dataclass
@@ -52,27 +55,55 @@ class CrawlResult:
     context: ConsentContext | None
 
 
-def prepare(options: CrawlOptions) -> None:
-    """Check everything that can be checked before anything is fetched."""
+def prepare(options: CrawlOptions) -> Path:
+    """Check everything that can be checked before anything is fetched; returns the JOBDIR."""
     try:
-        load_crawl_policy(options.policy, options.token, options.user_agent)
+        policy = load_crawl_policy(options.policy, options.token, options.user_agent)
     except PolicyError as exc:
         raise CrawlSetupError("\n".join(f"policy error: {i}" for i in exc.issues)) from None
+    try:
+        objects = open_objects(options.store, endpoint_url=options.s3_endpoint or None)
+        objects.check_writable()
+    except StoreError as exc:
+        raise CrawlSetupError(f"store error: {exc}") from None
+    options.job_id = options.job_id or new_job_id()
+    spool = spool_dir(options.spool, options.store, options.job_id, "w0")
+    jobdir = spool.parent / "frontier-w0"
+    if options.resume:
+        _prepare_resume(options, policy.sha256, read_manifest(objects, options.job_id), jobdir)
     if not options.seeds:
         raise CrawlSetupError("no seeds: give SEED URLs or --seeds FILE")
     try:
         read_seeds(options.seeds, None)
     except ValueError as exc:
         raise CrawlSetupError(str(exc)) from None
-    options.job_id = options.job_id or new_job_id()
-    try:
-        open_store(options.store, options.job_id)
-    except StoreError as exc:
-        raise CrawlSetupError(f"store error: {exc}") from None
+    return jobdir
+
+
+def _prepare_resume(
+    options: CrawlOptions, policy_sha: str, manifest: dict[str, Any] | None, jobdir: Path
+) -> None:
+    job = options.job_id
+    if manifest is None:
+        raise CrawlSetupError(f"--resume {job}: no such job in {options.store}")
+    if manifest.get("status") == "finished" and manifest.get("finish_reason") == "finished":
+        raise CrawlSetupError(f"--resume {job}: the job already finished")
+    recorded = manifest.get("policy", {}).get("sha256")
+    if recorded != policy_sha:
+        raise CrawlSetupError(
+            f"--resume {job}: the policy changed since the job started (sha256 {recorded} "
+            f"then, {policy_sha} now); resume with the same policy or start a new job"
+        )
+    options.seeds = options.seeds or list(manifest.get("seeds", []))
+    if manifest.get("status") == "running" and jobdir.exists():
+        # The process died: Scrapy's frontier files may be stale, and a request marked seen
+        # but never answered would be lost. Start again from the seeds; what is already
+        # stored is skipped by item id, so nothing is duplicated.
+        shutil.rmtree(jobdir)
 
 
 def run_crawl(options: CrawlOptions) -> CrawlResult:
-    prepare(options)
+    jobdir = prepare(options)
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.setdict(
@@ -84,6 +115,10 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
             "CONSENT_USER_AGENT": options.user_agent,
             "CONSENT_ALLOW_PRIVATE": options.allow_private,
             "CONSENT_SEEDS": options.seeds,
+            "CONSENT_RESUME": options.resume,
+            "CONSENT_S3_ENDPOINT": options.s3_endpoint,
+            "CONSENT_SPOOL_DIR": options.spool,
+            "JOBDIR": str(jobdir),
             "LOG_LEVEL": options.log_level,
         },
         priority="cmdline",
@@ -102,10 +137,13 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
     if ticker is not None:
         ticker.stop()
     context: ConsentContext | None = getattr(crawler, "_consent_context", None)
-    manifest_path = Path(options.store) / "jobs" / options.job_id / "manifest.json"
-    manifest = (
-        json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.exists() else {}
-    )
+    objects = open_objects(options.store, endpoint_url=options.s3_endpoint or None)
+    manifest = read_manifest(objects, options.job_id) or {}
+    if manifest.get("finish_reason") == "finished" and jobdir.exists():
+        shutil.rmtree(jobdir)  # the frontier of a finished job is of no further use
+        for folder in (jobdir.parent, jobdir.parent.parent):  # <spool>/<job>, <spool>
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return CrawlResult(options.job_id, options.store, manifest, context)
 
 

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 seeds=[args.url],
                 policy=args.policy,
                 store=args.store or tmp,
+                s3_endpoint=args.s3_endpoint,
                 token=args.token,
                 user_agent=args.user_agent,
                 max_pages=1,

@@ -19,6 +19,12 @@ def add_crawl_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default="", help="override the policy's product token")
     parser.add_argument("--user-agent", default="", help="override the policy's User-Agent")
     parser.add_argument(
+        "--s3-endpoint",
+        default="",
+        metavar="URL",
+        help="S3-compatible endpoint (MinIO, R2, Ceph); default: AWS, or AWS_ENDPOINT_URL",
+    )
+    parser.add_argument(
         "--allow-private",
         action="store_true",
         help="let loopback and private addresses through the network guard (local sites, tests)",
@@ -49,6 +55,13 @@ def register(sub: Any) -> None:
         "--seeds", dest="seeds_file", metavar="FILE", help="a file of seed URLs, one per line"
     )
     parser.add_argument("--job-id", default="", help="job id (default: time + random)")
+    parser.add_argument(
+        "--resume",
+        metavar="JOB_ID",
+        default="",
+        help="continue an interrupted or killed job (seeds and policy from its "
+        "manifest; nothing lost, nothing stored twice)",
+    )
     parser.add_argument(
         "--registry",
         metavar="URL|FILE",
@@ -86,11 +99,15 @@ def run(args: argparse.Namespace) -> int:
                 raise CrawlSetupError(f"--seeds {args.seeds_file}: {exc}") from None
         from ._run import CrawlOptions, run_crawl, summary_table  # Scrapy: only when crawling
 
+        if args.resume and args.job_id and args.resume != args.job_id:
+            raise CrawlSetupError("--resume and --job-id name different jobs")
         options = CrawlOptions(
             seeds=seeds,
             policy=args.policy,
             store=args.store,
-            job_id=args.job_id,
+            job_id=args.resume or args.job_id,
+            resume=bool(args.resume),
+            s3_endpoint=args.s3_endpoint,
             token=args.token,
             user_agent=args.user_agent,
             max_pages=args.max_pages,
@@ -104,4 +121,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(result), end="")
-    return 0 if result.manifest.get("status") == "finished" else 1
+    status = result.manifest.get("status")
+    if status == "upload-pending":
+        print(
+            f"warning: the store could not be reached; run `consent-crawler crawl --resume "
+            f"{result.job_id} --store {result.store}` to finish storing",
+            file=sys.stderr,
+        )
+    return 0 if status == "finished" else 1

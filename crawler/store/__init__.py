@@ -1,5 +1,6 @@
 """Where a job's items, decisions, evidence and manifest go (design.md §4 layout, contract)."""
 
-from .local import LocalStore, StoreError, open_store
+from .objects import LocalObjects, ObjectStore, StoreError, open_objects
+from .writer import JobWriter
 
-__all__ = ["LocalStore", "StoreError", "open_store"]
+__all__ = ["JobWriter", "LocalObjects", "ObjectStore", "StoreError", "open_objects"]

@@ -1,0 +1,317 @@
+"""Writing one job (one worker's share of it) to a store, so that nothing is lost.
+
+* Every item and decision line is appended to a journal in the local spool and flushed, so it
+  survives the process being killed (``kill -9``) at any point.
+* Journals rotate (by lines, bytes, age) into gzipped parts in the spool's outbox, which the
+  uploader puts into the store with retries; the store's part is complete or absent.
+* The manifest lists the parts that are in the store.
+* On ``resume`` the journals and the outbox left by a dead process are recovered first, and
+  item ids already stored are remembered, so the resumed crawl neither loses nor duplicates.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from .objects import ObjectStore
+from .parts import read_part_bytes
+from .uploader import Upload, Uploader
+
+logger = logging.getLogger(__name__)
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+KINDS = ("items", "decisions")
+
+
+class _Journal:
+    """Append-only JSON lines, flushed per line; rotated into a gzipped part."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines = 0
+        self.bytes = 0
+        self.opened = time.monotonic()
+        self._fh: IO[bytes] = path.open("ab")
+
+    def append(self, data: bytes) -> None:
+        self._fh.write(data)
+        self._fh.flush()  # in the OS from here on: a killed process loses nothing
+        self.lines += 1
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class JobWriter:
+    def __init__(
+        self,
+        objects: ObjectStore,
+        job_id: str,
+        *,
+        spool: Path,
+        worker: str = "w0",
+        part_max_lines: int = 10_000,
+        part_max_bytes: int = 64 * 1024 * 1024,
+        part_max_seconds: float = 300.0,
+        resume: bool = False,
+    ) -> None:
+        self.objects = objects
+        self.location = objects.location
+        self.job_id = job_id
+        self.worker = worker
+        self.prefix = f"jobs/{job_id}"
+        self.spool = spool
+        self.limits = (part_max_lines, part_max_bytes, part_max_seconds)
+        self.outbox = spool / "outbox"
+        for kind in KINDS:
+            (self.outbox / kind).mkdir(parents=True, exist_ok=True)
+        (self.outbox / "evidence").mkdir(parents=True, exist_ok=True)
+        self.uploader = Uploader(objects)
+        self.parts: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+        self.item_ids: set[str] = set()
+        self.decided: set[tuple[str, str, str]] = set()
+        self._evidence_seen: set[str] = set()
+        self._manifests = 0
+        # Counts over the whole job, earlier runs of a resumed job included.
+        self.counts: dict[str, int] = {"items": 0, "kept": 0, "refused": 0}
+        self.refused_by_signal: dict[str, int] = {}
+        self._seq = {kind: self._last_seq(kind) for kind in KINDS}
+        if resume:
+            self._recover()
+        self.journals = {kind: _Journal(spool / f"{kind}.journal") for kind in KINDS}
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _last_seq(self, kind: str) -> int:
+        pattern = re.compile(rf"part-{re.escape(self.worker)}-(\d+)\.jsonl\.gz$")
+        seqs = [
+            int(m.group(1))
+            for key in self.objects.list(f"{self.prefix}/{kind}/")
+            if (m := pattern.search(key))
+        ]
+        seqs += [
+            int(m.group(1))
+            for p in (self.outbox / kind).glob("*.jsonl.gz")
+            if (m := pattern.search(p.name))
+        ]
+        return max(seqs, default=0)
+
+    def _rotate(self, kind: str) -> None:
+        journal = self.journals[kind]
+        if journal.lines == 0:
+            return
+        journal.close()
+        self._make_part(kind, journal.path)
+        self.journals[kind] = _Journal(journal.path)
+
+    def _make_part(self, kind: str, journal_path: Path, *, skip_known: bool = False) -> None:
+        """Compress a journal into an outbox part, queue it, then empty the journal.
+
+        The part is in place before the journal is emptied: a kill in between leaves the lines
+        twice, never nowhere, and recovery (``skip_known``) drops the second copy.
+        """
+        data = journal_path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]  # a line cut by a kill is dropped
+        if skip_known:
+            complete = self._unknown_lines(kind, complete)
+        if complete:
+            self._seq[kind] += 1
+            name = f"part-{self.worker}-{self._seq[kind]:05d}.jsonl.gz"
+            final = self.outbox / kind / name
+            tmp = final.with_name(name + ".tmp")
+            tmp.write_bytes(gzip.compress(complete, mtime=0))
+            tmp.replace(final)
+            self._queue_part(kind, final, complete.count(b"\n"))
+        journal_path.write_bytes(b"")
+
+    def _unknown_lines(self, kind: str, data: bytes) -> bytes:
+        """Journal lines not already held in a part (remembering them as it goes)."""
+        keep: list[bytes] = []
+        for raw in data.splitlines(keepends=True):
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if self._remember(kind, [line]):
+                keep.append(raw)
+        return b"".join(keep)
+
+    def _queue_part(self, kind: str, path: Path, lines: int) -> None:
+        def done() -> None:
+            self.parts[kind][path.name] = lines
+
+        self.uploader.submit(Upload(f"{self.prefix}/{kind}/{path.name}", path, done))
+
+    def _recover(self) -> None:
+        """Pick up what a dead process left: stored parts, outbox parts, journal lines.
+
+        Everything is read and remembered before anything new is queued, so an upload racing
+        the recovery cannot hide a line from it.
+        """
+        for kind in KINDS:
+            for key in self.objects.list(f"{self.prefix}/{kind}/"):
+                if key.endswith(".jsonl.gz"):
+                    lines = read_part_bytes(self.objects.get(key))
+                    self.parts[kind].setdefault(key.rsplit("/", 1)[1], len(lines))
+                    self._remember(kind, lines)
+        outbox: list[tuple[str, Path, int]] = []
+        for kind in KINDS:
+            for tmp in (self.outbox / kind).glob("*.tmp"):
+                tmp.unlink()
+            for path in sorted((self.outbox / kind).glob("*.jsonl.gz")):
+                lines = read_part_bytes(path.read_bytes())
+                self._remember(kind, lines)
+                outbox.append((kind, path, len(lines)))
+        for kind in KINDS:
+            journal = self.spool / f"{kind}.journal"
+            if journal.exists():
+                self._make_part(kind, journal, skip_known=True)
+        for kind, path, lines in outbox:
+            self._queue_part(kind, path, lines)
+        for path in (self.outbox / "evidence").glob("*"):
+            self.uploader.submit(Upload(f"evidence/{path.name}", path, only_if_absent=True))
+
+    def _remember(self, kind: str, lines: list[dict[str, Any]]) -> bool:
+        """Note lines already held; True when the last of them was new."""
+        new = False
+        for line in lines:
+            if kind == "items":
+                item_id = line.get("provenance", {}).get("item_id")
+                new = not item_id or item_id not in self.item_ids
+                if item_id and new:
+                    self.item_ids.add(item_id)
+                    self.counts["items"] += 1
+            else:
+                key = (line.get("url", ""), line.get("fetch", ""), line.get("use", ""))
+                new = key not in self.decided
+                if new:
+                    self.decided.add(key)
+                    self._count_decision(line)
+        return new
+
+    def _count_decision(self, line: dict[str, Any]) -> None:
+        kept = line.get("fetch") == "allowed" and line.get("use") == "allowed"
+        self.counts["kept" if kept else "refused"] += 1
+        if kept:
+            return
+        scope = "fetch" if line.get("fetch") == "refused" else "use"
+        for reason in line.get("reasons", []):
+            if reason.get("scope") == scope and reason.get("verdict") in ("refuse", "error"):
+                signal = reason.get("signal", "?")
+                self.refused_by_signal[signal] = self.refused_by_signal.get(signal, 0) + 1
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _write(self, kind: str, record: dict[str, Any]) -> None:
+        journal = self.journals[kind]
+        journal.append((_dumps(record) + "\n").encode("utf-8"))
+        max_lines, max_bytes, max_seconds = self.limits
+        if (
+            journal.lines >= max_lines
+            or journal.bytes >= max_bytes
+            or time.monotonic() - journal.opened >= max_seconds
+        ):
+            self._rotate(kind)
+
+    def write_item(self, record: dict[str, Any]) -> bool:
+        """Store an item once; False when this item id is already stored (a resumed job)."""
+        item_id = record.get("provenance", {}).get("item_id")
+        if item_id in self.item_ids:
+            return False
+        if item_id:
+            self.item_ids.add(item_id)
+        self.counts["items"] += 1
+        html = record.get("html")
+        if isinstance(html, str):
+            record["html_sha256"] = hashlib.sha256(html.encode("utf-8")).hexdigest()
+        self._write("items", record)
+        return True
+
+    def write_decision(self, record: dict[str, Any]) -> bool:
+        key = (record["url"], record["fetch"], record["use"])
+        if key in self.decided:
+            return False
+        self.decided.add(key)
+        self._count_decision(record)
+        self._write("decisions", record)
+        return True
+
+    def put_evidence(self, sha256: str, body: bytes) -> None:
+        """Queue a policy-file snapshot for the store, once, content-addressed."""
+        if sha256 in self._evidence_seen:
+            return
+        self._evidence_seen.add(sha256)
+        path = self.outbox / "evidence" / sha256
+        path.write_bytes(body)
+        self.uploader.submit(Upload(f"evidence/{sha256}", path, only_if_absent=True))
+
+    def tick(self) -> None:
+        """Rotate journals that have been open too long (called periodically)."""
+        for kind in KINDS:
+            if time.monotonic() - self.journals[kind].opened >= self.limits[2]:
+                self._rotate(kind)
+
+    # -- manifest and closing ------------------------------------------------------------------
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        parts = {
+            kind: [{"name": n, "lines": c} for n, c in sorted(self.parts[kind].items())]
+            for kind in KINDS
+        }
+        data = (
+            json.dumps({**manifest, "parts": parts}, indent=2, ensure_ascii=False, sort_keys=True)
+            + "\n"
+        )
+        self._manifests += 1  # each write its own file: a queued upload never loses the last
+        path = self.spool / f"manifest-{self._manifests:06d}.json"
+        path.write_text(data, encoding="utf-8")
+        self.uploader.submit(Upload(f"{self.prefix}/manifest.json", path))
+
+    def flush(self, timeout: float) -> bool:
+        """Rotate every journal and wait for the outbox to empty; True when all is stored."""
+        for kind in KINDS:
+            self._rotate(kind)
+        return self.uploader.drain(timeout)
+
+    def close(self, manifest: dict[str, Any], timeout: float) -> bool:
+        stored = self.flush(timeout)
+        if not stored:
+            manifest = {
+                **manifest,
+                "status": "upload-pending",
+                "upload_error": self.uploader.last_error,
+            }
+        self.write_manifest(manifest)
+        stored = self.uploader.drain(timeout if stored else 1.0) and stored
+        self.uploader.stop()
+        for journal in self.journals.values():
+            journal.close()
+        if stored:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            _remove_empty_parents(self.spool)
+        else:
+            logger.error(
+                "consent: the store is unreachable; %d file(s) wait in %s for "
+                "`consent-crawler crawl --resume %s`",
+                self.uploader.pending,
+                self.spool,
+                self.job_id,
+            )
+        return stored
+
+
+def _remove_empty_parents(path: Path) -> None:
+    """Tidy the spool's now-empty job folders (``.spool/<job>/<worker>``)."""
+    for parent in list(path.parents)[:2]:
+        try:
+            parent.rmdir()
+        except OSError:
+            return

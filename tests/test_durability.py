@@ -1,0 +1,101 @@
+"""Durability: a crawl killed at any point is resumed with nothing lost and nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from crawler.demo.server import Origin, Route, SiteServer
+from tests.clitools import console_script
+from tests.crawlkit import FAST, Job, crawl
+
+PAGES = 60
+
+
+def _site() -> Origin:
+    routes: dict[str, Route] = {}
+    for i in range(PAGES):
+        links = "".join(f'<a href="/p{j}">p{j}</a>' for j in (i + 1, i + 2) if j < PAGES)
+        routes[f"/p{i}"] = Route(
+            body=f"<html><body><p>page {i}</p>{links}</body></html>", delay=0.05
+        )
+    return Origin("slow", routes)
+
+
+def _item_ids(job: Job) -> list[str]:
+    return [item["provenance"]["item_id"] for item in job.items]
+
+
+@pytest.mark.parametrize("kill_after", [4, PAGES // 3, 2 * PAGES // 3])
+def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
+    tmp_path: Path, kill_after: int
+) -> None:
+    origin = _site()
+    limits = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONSENT_PART_MAX_LINES=7")
+    with SiteServer([origin]) as site:
+        whole = crawl(tmp_path / "whole", origin.url("/p0"), job_id="whole", extra=limits)
+        assert whole.exit_code == 0, whole.stderr
+        assert len(whole.items) == PAGES
+        site.clear()
+
+        store = tmp_path / "killed"
+        process = subprocess.Popen(
+            [
+                console_script(),
+                "crawl",
+                origin.url("/p0"),
+                "--store",
+                str(store),
+                "--job-id",
+                "job",
+                "--allow-private",
+                *FAST,
+                *limits,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while len(site.requests("slow")) < kill_after and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        requested_before_kill = len(site.requests("slow"))
+        assert kill_after <= requested_before_kill < PAGES
+
+        resumed = crawl(store, job_id="job", extra=("--resume", "job", *limits))
+        assert resumed.exit_code == 0, resumed.stderr
+        ids = _item_ids(resumed)
+        assert len(ids) == len(set(ids)), "an item was stored twice"
+        assert set(ids) == set(_item_ids(whole))
+        manifest = resumed.manifest
+        assert manifest["status"] == "finished"
+        assert manifest["counts"]["items"] == PAGES
+        assert len(manifest["runs"]) == 2
+        assert not (store / ".spool").exists()  # everything stored, spool tidied away
+
+
+def test_resume_refuses_a_changed_policy_and_unknown_or_finished_jobs(tmp_path: Path) -> None:
+    origin = Origin("tiny", {"/": Route(body="<p>x</p>")})
+    with SiteServer([origin]):
+        done = crawl(tmp_path, origin.url("/"), job_id="done")
+        assert done.exit_code == 0
+        again = crawl(tmp_path, extra=("--resume", "done"), job_id="done")
+        assert again.exit_code == 2 and "already finished" in again.stderr
+        missing = crawl(tmp_path, extra=("--resume", "nope"), job_id="nope")
+        assert missing.exit_code == 2 and "no such job" in missing.stderr
+        manifest = tmp_path / "jobs" / "done" / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"finished"', '"running"'))
+        other = tmp_path / "other.toml"
+        other.write_text(
+            'extends = "'
+            + str(Path(__file__).resolve().parents[1] / "policies" / "default.toml")
+            + '"\nmode = "opt-in"\n'
+        )
+        changed = crawl(tmp_path, extra=("--resume", "done", "--policy", str(other)), job_id="done")
+        assert changed.exit_code == 2 and "the policy changed" in changed.stderr
