@@ -1,0 +1,170 @@
+"""A local S3 for tests: moto's server on 127.0.0.1, fake credentials, one bucket.
+
+Tests talk to it over real HTTP through real boto3 clients, so what is exercised is what runs
+against AWS or MinIO: signing, retries, timeouts, multipart uploads, error parsing.  Nothing
+ever leaves the machine: the endpoint is always the local server, and the environment is
+stripped of anything (profiles, config files, endpoints, instance metadata) that could point
+boto3 elsewhere.
+
+Outages: ``stop()`` closes the listening socket (connections are refused, as when an endpoint
+is down) and ``start()`` listens again on the same port.  moto keeps its backends (buckets,
+objects) in module-level state of this process, not in the server, so objects written before an
+outage are still there after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Distinctive, so a test can search error messages for them; none looks like a real key.
+FAKE_ACCESS_KEY_ID = "testing-key-id-0d5c9a"
+FAKE_SECRET_ACCESS_KEY = "testing-secret-5e1f7b-never-print-me"
+FAKE_SESSION_TOKEN = "testing-session-token-8a2c44"
+FAKE_CREDENTIALS = (FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, FAKE_SESSION_TOKEN)
+
+_ENV_SET = {
+    "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+    "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+    "AWS_SESSION_TOKEN": FAKE_SESSION_TOKEN,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # No ~/.aws files, no EC2/ECS metadata lookups: fake credentials or nothing.
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+_ENV_REMOVE = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+)
+
+
+@contextmanager
+def fake_aws_env() -> Iterator[None]:
+    """Fake credentials and region in os.environ; the previous values are restored after."""
+    saved = {name: os.environ.get(name) for name in (*_ENV_SET, *_ENV_REMOVE)}
+    try:
+        for name in _ENV_REMOVE:
+            os.environ.pop(name, None)
+        os.environ.update(_ENV_SET)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _quiet_server() -> Iterator[None]:
+    """Keep werkzeug's per-request log lines (one per S3 call, on stderr) out of test output."""
+    logger = logging.getLogger("werkzeug")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class MotoS3:
+    """A running moto server with one bucket; ``stop()``/``start()`` simulate an outage."""
+
+    host: str
+    port: int
+    bucket: str
+    _server: Any = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, prefix: str = "") -> str:
+        """``s3://bucket/prefix`` (or ``s3://bucket``) for S3Objects.from_url / --store."""
+        return f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
+
+    def client(self) -> Any:
+        """A plain boto3 client on this server, for setting up and inspecting test state."""
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": 2},
+            connect_timeout=2,
+            read_timeout=10,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        return boto3.session.Session().client("s3", endpoint_url=self.endpoint, config=config)
+
+    def start(self) -> None:
+        """Listen again on the same port (after ``stop()``); moto's state is kept."""
+        from moto.server import ThreadedMotoServer
+
+        if self._server is not None:
+            return
+        # ThreadedMotoServer.start() waits forever if its thread fails to bind: check first.
+        if not _port_is_free(self.host, self.port):
+            raise RuntimeError(f"cannot restart moto: {self.host}:{self.port} is taken")
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        self._server = server
+
+    def stop(self) -> None:
+        """Stop listening: new connections are refused until ``start()``.
+
+        werkzeug's serve_forever closes the listening socket when it returns, and its
+        keep-alive handler threads end with it, so pooled client connections fail too.
+        """
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@contextmanager
+def moto_server(bucket: str | None = None) -> Iterator[MotoS3]:
+    """A moto S3 server on 127.0.0.1 (free port) with ``bucket`` created, fake AWS env set.
+
+    The port is chosen by binding to port 0 (the server itself binds it, so no other process
+    can take it between choosing and listening); restarts reuse it.
+    """
+    from moto.server import ThreadedMotoServer
+
+    bucket = bucket or f"test-{uuid.uuid4().hex[:12]}"
+    with fake_aws_env(), _quiet_server(), warnings.catch_warnings():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        s3 = MotoS3(host=host, port=port, bucket=bucket, _server=server)
+        try:
+            s3.client().create_bucket(Bucket=bucket)
+            yield s3
+        finally:
+            s3.stop()
