@@ -10,7 +10,7 @@ from typing import Any
 from crawler.store.parts import read_part
 from tests.clitools import run_cli
 
-FAST = ("--set", "DOWNLOAD_DELAY=0", "--set", "RANDOMIZE_DOWNLOAD_DELAY=False")
+FAST = ("--set", "DOWNLOAD_DELAY=0")
 
 
 @dataclass

@@ -14,11 +14,12 @@ outage are still there after it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -140,8 +141,8 @@ class MotoS3:
     def stop(self) -> None:
         """Stop listening: new connections are refused until ``start()``.
 
-        werkzeug's serve_forever closes the listening socket when it returns, and its
-        keep-alive handler threads end with it, so pooled client connections fail too.
+        werkzeug's serve_forever closes the listening socket when it returns, and (as observed
+        with werkzeug 3.1) its keep-alive handler threads end too: pooled connections fail.
         """
         if self._server is not None:
             self._server.stop()
@@ -158,7 +159,7 @@ def moto_server(bucket: str | None = None) -> Iterator[MotoS3]:
     from moto.server import ThreadedMotoServer
 
     bucket = bucket or f"test-{uuid.uuid4().hex[:12]}"
-    with fake_aws_env(), _quiet_server(), warnings.catch_warnings():
+    with fake_aws_env(), _quiet_server():
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -168,3 +169,76 @@ def moto_server(bucket: str | None = None) -> Iterator[MotoS3]:
             yield s3
         finally:
             s3.stop()
+
+
+class OutageProxy:
+    """A TCP proxy to a local server whose outage is real: ``down()`` refuses new connections
+    and cuts every open one (moto's own stop() can leave keep-alive connections serving),
+    ``up()`` listens again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._listener = self._listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._start_accepting()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _listen(self, port: int) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        return listener
+
+    def _start_accepting(self) -> None:
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed: down()
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+                with self._lock:
+                    self._sockets.discard(sock)
+
+    def down(self) -> None:
+        self._listener.close()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def up(self) -> None:
+        self._listener = self._listen(self.port)
+        self._start_accepting()
+
+    def close(self) -> None:
+        self.down()

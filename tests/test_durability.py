@@ -36,7 +36,14 @@ def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
     tmp_path: Path, kill_after: int
 ) -> None:
     origin = _site()
-    limits = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONSENT_PART_MAX_LINES=7")
+    limits = (
+        "--set",
+        "CONCURRENT_REQUESTS=2",
+        "--set",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=2",
+        "--set",
+        "CONSENT_PART_MAX_LINES=7",
+    )
     with SiteServer([origin]) as site:
         whole = crawl(tmp_path / "whole", origin.url("/p0"), job_id="whole", extra=limits)
         assert whole.exit_code == 0, whole.stderr

@@ -7,7 +7,7 @@ import sys
 
 from crawler import __version__
 
-from . import check_cmd, crawl_cmd, decide_cmd, demo_cmd, policy_cmd
+from . import check_cmd, crawl_cmd, decide_cmd, demo_cmd, policy_cmd, provenance_cmd, report_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (crawl_cmd, check_cmd, demo_cmd, decide_cmd, policy_cmd):
+    for module in (
+        crawl_cmd,
+        check_cmd,
+        demo_cmd,
+        decide_cmd,
+        policy_cmd,
+        provenance_cmd,
+        report_cmd,
+    ):
         module.register(sub)
     return parser
 

@@ -19,52 +19,62 @@ again.  The crawl writes it when a job ends (``store_index``).
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
+import hashlib
 import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from crawler.store.objects import ObjectStore
 
+from .fields import REFUSING, authority, normalise_time, refusal_scope, refusing_signals
 from .jobs import Job, Line
 
 INDEX_NAME: Final = "index.sqlite"
-SCHEMA_VERSION: Final = "1"
-REFUSING: Final = frozenset({"refuse", "error"})
+SCHEMA_VERSION: Final = "2"
 _BATCH: Final = 5000
+KIND_CODES: Final = {"items": 1, "decisions": 2}
 
+# Compact on purpose (the index is downloaded for every command): part names and domains are
+# stored once and referred to by number, and URLs are looked up by a 64-bit hash key (the rows
+# found are checked against the records read), so no URL text is indexed.  The views give the
+# readable shape for ad-hoc ``sqlite3`` queries.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE parts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE domains (id INTEGER PRIMARY KEY, domain TEXT NOT NULL, host_key TEXT NOT NULL);
 CREATE TABLE items (
     id INTEGER PRIMARY KEY, item_id TEXT, url TEXT, final_url TEXT, fetched_at TEXT,
-    status INTEGER, content_sha256 TEXT, domain TEXT, host_key TEXT, use TEXT,
-    part TEXT NOT NULL, line INTEGER NOT NULL);
+    status INTEGER, content_sha256 TEXT, domain INTEGER, use TEXT,
+    part INTEGER NOT NULL, line INTEGER NOT NULL);
 CREATE TABLE decisions (
     id INTEGER PRIMARY KEY, url TEXT, fetch TEXT, use TEXT, stage TEXT, decided_at TEXT,
-    refusing TEXT NOT NULL, domain TEXT, host_key TEXT, item_id TEXT,
-    part TEXT NOT NULL, line INTEGER NOT NULL);
--- Reasons that allow, refuse or failed (not 'unknown'); refusing = counts for the refusal.
-CREATE TABLE reasons (
-    decision INTEGER NOT NULL, signal TEXT, verdict TEXT, scope TEXT, refusing INTEGER,
-    detail TEXT);
--- Every URL a record answers for: item url, final url and redirect hops; decision url and hops.
-CREATE TABLE urls (url TEXT NOT NULL, kind TEXT NOT NULL, ref INTEGER NOT NULL);
+    refusing TEXT NOT NULL, allowing TEXT NOT NULL, domain INTEGER, item_id TEXT,
+    part INTEGER NOT NULL, line INTEGER NOT NULL);
+-- The reasons that made a decision a refusal (verdict refuse or error, in the refusal's scope).
+CREATE TABLE refusals (decision INTEGER NOT NULL, signal TEXT, verdict TEXT, detail TEXT);
+-- Every URL a record answers for (item: url, final url, redirect hops; decision: url, hops).
+CREATE TABLE urls (key INTEGER NOT NULL, kind INTEGER NOT NULL, ref INTEGER NOT NULL,
+    PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;
+CREATE VIEW item_rows AS SELECT i.id, i.item_id, i.url, i.final_url, i.fetched_at, i.status,
+    i.content_sha256, d.domain, i.use, p.name AS part, i.line
+    FROM items i JOIN domains d ON d.id = i.domain JOIN parts p ON p.id = i.part;
+CREATE VIEW decision_rows AS SELECT x.id, x.url, x.fetch, x.use, x.stage, x.decided_at,
+    x.refusing, d.domain, x.item_id, p.name AS part, x.line
+    FROM decisions x JOIN domains d ON d.id = x.domain JOIN parts p ON p.id = x.part;
 """
 _INDEXES = """
 CREATE INDEX items_item_id ON items (item_id);
-CREATE INDEX decisions_host ON decisions (host_key);
+CREATE UNIQUE INDEX domains_domain ON domains (domain);
+CREATE INDEX domains_host ON domains (host_key);
 CREATE INDEX decisions_domain ON decisions (domain);
 CREATE INDEX decisions_time ON decisions (decided_at);
-CREATE INDEX reasons_signal ON reasons (signal, refusing, decision);
-CREATE INDEX reasons_decision ON reasons (decision);
-CREATE INDEX urls_url ON urls (url);
+CREATE INDEX refusals_signal ON refusals (signal, decision);
+CREATE INDEX refusals_decision ON refusals (decision);
 """
 
 
@@ -72,85 +82,29 @@ def index_key(job_id: str) -> str:
     return f"jobs/{job_id}/{INDEX_NAME}"
 
 
+def url_key(url: str) -> int:
+    """The 64-bit lookup key of a URL (first 8 bytes of its sha256, as a signed integer)."""
+    return int.from_bytes(hashlib.sha256(url.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
 def parts_signature(manifest: dict[str, Any]) -> str:
     """The manifest's part list, canonically: an index built from other parts is stale."""
     return json.dumps(manifest.get("parts") or {}, sort_keys=True, separators=(",", ":"))
 
 
-# -- fields the filters use ------------------------------------------------------------------
-
-
-def authority(url: str) -> tuple[str, str]:
-    """(domain, host key) of a URL: the host with a non-default port (so local test origins on
-    one address stay apart), and the host in an order where a parent domain is a prefix."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError:
-        return "", ""
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    domain = f"{host}:{port}" if port is not None and port != default else host
-    if ":" in host:
-        domain = f"[{host}]:{port}" if port is not None and port != default else host
-    return domain, host_key(host)
-
-
-def host_key(host: str) -> str:
-    """``www.example.com`` -> ``com.example.www.`` so ``example.com`` and its subdomains share
-    the prefix ``com.example.``; an IP address is kept as it is (it has no parents)."""
-    host = host.strip().strip(".").lower()
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(host)
-        return host + "."
-    return ".".join(reversed(host.split("."))) + "."
-
-
-def normalise_time(value: Any) -> str | None:
-    """An RFC 3339 time or a date as UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (sortable as text);
-    None when it is not one."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def refusal_scope(record: dict[str, Any]) -> str | None:
-    """Which scope's reasons made a decision a refusal (None when it was kept)."""
-    if record.get("fetch") == "refused":
-        return "fetch"
-    if record.get("use") != "allowed":
-        return "use"
-    return None
-
-
-def refusing_signals(record: dict[str, Any]) -> list[str]:
-    """The signals that refused this decision, in reason order, each once (the manifest's
-    ``refused_by_signal`` counts the same reasons)."""
-    scope = refusal_scope(record)
-    out: list[str] = []
-    for reason in record.get("reasons") or []:
-        if reason.get("scope") == scope and reason.get("verdict") in REFUSING:
-            signal = str(reason.get("signal", "?"))
-            if signal not in out:
-                out.append(signal)
-    return out
-
-
 # -- building --------------------------------------------------------------------------------
 
 
-class _Batches:
-    """Rows collected per table and inserted in batches (one transaction for the whole build)."""
+class _Builder:
+    """Rows collected per table and inserted in batches (one transaction for the whole build);
+    part names and domains get their numbers on first sight."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.rows: dict[str, list[tuple[Any, ...]]] = {}
+        self.parts: dict[tuple[str, str], int] = {}
+        self.domains: dict[str, int] = {}
+        self.origins: dict[str, int] = {}
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         rows = self.rows.setdefault(table, [])
@@ -163,87 +117,102 @@ class _Batches:
             rows = self.rows.get(name) or []
             if rows:
                 marks = ",".join("?" * len(rows[0]))
-                self.conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+                verb = "INSERT OR IGNORE" if name == "urls" else "INSERT"
+                self.conn.executemany(f"{verb} INTO {name} VALUES ({marks})", rows)
                 rows.clear()
 
+    def part(self, kind: str, name: str) -> int:
+        number = self.parts.get((kind, name))
+        if number is None:
+            number = self.parts[(kind, name)] = len(self.parts) + 1
+            self.add("parts", (number, kind, name))
+        return number
 
-def _hop_urls(record: dict[str, Any]) -> Iterator[str]:
+    def domain(self, url: Any) -> int:
+        url = str(url or "")
+        # Parsing a URL costs more than the rest of its row: parse each scheme + host once.
+        origin = url.split("/", 3)[:3]
+        cache_key = "/".join(origin) if len(origin) == 3 else url
+        number = self.origins.get(cache_key)
+        if number is not None:
+            return number
+        domain, key = authority(url)
+        number = self.domains.get(domain)
+        if number is None:
+            number = self.domains[domain] = len(self.domains) + 1
+            self.add("domains", (number, domain, key))
+        self.origins[cache_key] = number
+        return number
+
+    def urls(self, kind: str, row_id: int, urls: Iterable[Any]) -> None:
+        for url in {u for u in urls if isinstance(u, str)}:
+            self.add("urls", (url_key(url), KIND_CODES[kind], row_id))
+
+    def item(self, row_id: int, line: Line) -> None:
+        rec = line.record
+        prov = rec.get("provenance") or {}
+        final_url = rec.get("final_url") or rec.get("url")
+        self.add(
+            "items",
+            (
+                row_id,
+                prov.get("item_id"),
+                rec.get("url"),
+                final_url,
+                normalise_time(rec.get("fetched_at")) or rec.get("fetched_at"),
+                rec.get("status"),
+                rec.get("content_sha256"),
+                self.domain(final_url),
+                (prov.get("decision") or {}).get("use"),
+                self.part("items", line.part),
+                line.line,
+            ),
+        )
+        self.urls("items", row_id, (rec.get("url"), final_url, *_hop_urls(prov)))
+
+    def decision(self, row_id: int, line: Line) -> None:
+        rec = line.record
+        scope = refusal_scope(rec)
+        reasons = [r for r in rec.get("reasons") or [] if isinstance(r, dict)]
+        allowing = {str(r.get("signal")) for r in reasons if r.get("verdict") == "allow"}
+        self.add(
+            "decisions",
+            (
+                row_id,
+                rec.get("url"),
+                rec.get("fetch"),
+                rec.get("use"),
+                rec.get("stage"),
+                normalise_time(rec.get("decided_at")) or rec.get("decided_at"),
+                " ".join(refusing_signals(rec)),
+                " ".join(sorted(allowing)) if scope is None else "",
+                self.domain(rec.get("url")),
+                rec.get("item_id"),
+                self.part("decisions", line.part),
+                line.line,
+            ),
+        )
+        for reason in reasons:
+            if reason.get("scope") == scope and reason.get("verdict") in REFUSING:
+                row = (row_id, reason.get("signal"), reason.get("verdict"), reason.get("detail"))
+                self.add("refusals", row)
+        self.urls("decisions", row_id, (rec.get("url"), *_hop_urls(rec)))
+
+
+def _hop_urls(record: dict[str, Any]) -> Iterator[Any]:
     for hop in record.get("redirects") or []:
-        if isinstance(hop, dict) and isinstance(hop.get("url"), str):
-            yield hop["url"]
-
-
-def _add_item(out: _Batches, row_id: int, line: Line) -> None:
-    rec = line.record
-    prov = rec.get("provenance") or {}
-    final_url = rec.get("final_url") or rec.get("url")
-    domain, key = authority(str(final_url or ""))
-    out.add(
-        "items",
-        (
-            row_id,
-            prov.get("item_id"),
-            rec.get("url"),
-            final_url,
-            normalise_time(rec.get("fetched_at")) or rec.get("fetched_at"),
-            rec.get("status"),
-            rec.get("content_sha256"),
-            domain,
-            key,
-            (prov.get("decision") or {}).get("use"),
-            line.part,
-            line.line,
-        ),
-    )
-    urls = {u for u in (rec.get("url"), final_url, *_hop_urls(prov)) if isinstance(u, str)}
-    for url in urls:
-        out.add("urls", (url, "items", row_id))
-
-
-def _add_decision(out: _Batches, row_id: int, line: Line) -> None:
-    rec = line.record
-    domain, key = authority(str(rec.get("url") or ""))
-    refusing = refusing_signals(rec)
-    out.add(
-        "decisions",
-        (
-            row_id,
-            rec.get("url"),
-            rec.get("fetch"),
-            rec.get("use"),
-            rec.get("stage"),
-            normalise_time(rec.get("decided_at")) or rec.get("decided_at"),
-            " ".join(refusing),
-            domain,
-            key,
-            rec.get("item_id"),
-            line.part,
-            line.line,
-        ),
-    )
-    scope = refusal_scope(rec)
-    for reason in rec.get("reasons") or []:
-        verdict = reason.get("verdict")
-        if verdict in ("allow", "refuse", "error"):
-            counts = reason.get("scope") == scope and verdict in REFUSING
-            detail = reason.get("detail") if verdict in REFUSING else None
-            out.add(
-                "reasons",
-                (row_id, reason.get("signal"), verdict, reason.get("scope"), int(counts), detail),
-            )
-    urls = {u for u in (rec.get("url"), *_hop_urls(rec)) if isinstance(u, str)}
-    for url in urls:
-        out.add("urls", (url, "decisions", row_id))
+        if isinstance(hop, dict):
+            yield hop.get("url")
 
 
 def _fill(conn: sqlite3.Connection, job: Job) -> dict[str, int]:
-    out = _Batches(conn)
+    out = _Builder(conn)
     counts = {"items": 0, "decisions": 0}
     for row_id, line in enumerate(job.lines("items"), 1):
-        _add_item(out, row_id, line)
+        out.item(row_id, line)
         counts["items"] = row_id
     for row_id, line in enumerate(job.lines("decisions"), 1):
-        _add_decision(out, row_id, line)
+        out.decision(row_id, line)
         counts["decisions"] = row_id
     out.flush()
     return counts
@@ -285,16 +254,23 @@ def store_index(objects: ObjectStore, job_id: str) -> None:
 
 
 class Index:
-    """An open index: an SQLite connection on a temporary copy, removed on ``close``.
-    ``status`` says where it came from: ``stored``, ``built`` (absent) or ``rebuilt`` (stale)."""
+    """An open index: an SQLite connection on the downloaded bytes (in memory, or a temporary
+    file removed on ``close`` where SQLite cannot deserialize).  ``status`` says where it came
+    from: ``stored``, ``built`` (it was absent) or ``rebuilt`` (it was stale)."""
 
     def __init__(self, data: bytes, status: str) -> None:
-        fd, name = tempfile.mkstemp(prefix="consent-index-", suffix=".sqlite")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        self.path = Path(name)
         self.status = status
-        self.conn = sqlite3.connect(self.path)
+        self.path: Path | None = None
+        self.conn = sqlite3.connect(":memory:")
+        try:  # straight from the downloaded bytes, when this SQLite can
+            self.conn.deserialize(data)
+        except (AttributeError, sqlite3.Error):
+            self.conn.close()
+            fd, name = tempfile.mkstemp(prefix="consent-index-", suffix=".sqlite")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            self.path = Path(name)
+            self.conn = sqlite3.connect(self.path)
         self.conn.row_factory = sqlite3.Row
 
     def meta(self) -> dict[str, str]:
@@ -305,7 +281,8 @@ class Index:
 
     def close(self) -> None:
         self.conn.close()
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Index:
         return self

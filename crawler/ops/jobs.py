@@ -106,8 +106,7 @@ def iter_raw_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(1-based number, bytes) of each line of a gzipped part, decompressed as it is read.
     Raises one of ``GZIP_ERRORS`` when the compressed data is damaged."""
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
-        for number, raw in enumerate(fh, 1):
-            yield number, raw
+        yield from enumerate(fh, 1)
 
 
 def parse_line(raw: bytes) -> dict[str, Any]:
@@ -174,21 +173,29 @@ class Job:
             yield from self.part_lines(kind, name)
 
     def records_at(self, kind: str, part: str, lines: Iterable[int]) -> dict[int, Line]:
-        """Records by location (what the index points at), reading the part once and only up to
-        the last line wanted."""
+        """Records by location (what the index points at), reading the part once, only up to
+        the last line wanted, and parsing only the lines wanted."""
         wanted = set(lines)
         found: dict[int, Line] = {}
         last = max(wanted, default=0)
-        for line in self.part_lines(kind, part):
-            if line.line in wanted:
-                found[line.line] = line
-            if line.line >= last:
-                break
+        key = self.part_key(kind, part)
+        try:
+            data = self.objects.get(key)
+        except KeyError:
+            raise StoreDataError(f"{key}: listed in the manifest but not in the store") from None
+        try:
+            for number, raw in iter_raw_lines(data):
+                if number in wanted:
+                    found[number] = Line(key, part, number, parse_line(raw))
+                if number >= last:
+                    break
+        except GZIP_ERRORS as exc:
+            raise StoreDataError(f"{key}: damaged: {exc}") from None
+        except ValueError as exc:
+            raise StoreDataError(f"{key}: not a JSON record: {exc}") from None
         missing = wanted - set(found)
         if missing:
-            raise StoreDataError(
-                f"{self.part_key(kind, part)} has no line {min(missing)} (the index is stale?)"
-            )
+            raise StoreDataError(f"{key} has no line {min(missing)} (the index is stale?)")
         return found
 
     def evidence(self, sha256: str) -> bytes:

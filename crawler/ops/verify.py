@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .index import refusal_scope
+from .fields import refusal_scope
 from .jobs import GZIP_ERRORS, KINDS, Job, item_id_for, iter_raw_lines, parse_line
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -75,8 +75,9 @@ class _Verifier:
         self.kept = self.refused = 0
         self.by_signal: Counter[str] = Counter()
 
-    def problem(self, kind: str, key: str, detail: str, part: str | None = None,
-                line: int | None = None) -> None:  # fmt: skip
+    def problem(
+        self, kind: str, key: str, detail: str, part: str | None = None, line: int | None = None
+    ) -> None:
         self.report.problems.append(Problem(kind, key, detail, part, line))
 
     def run(self) -> Report:
@@ -112,7 +113,7 @@ class _Verifier:
         self.report.checked[f"{kind}_parts"] += 1
         count = 0
         try:
-            for count, raw in iter_raw_lines(data):  # noqa: B007 - count is used after
+            for count, raw in iter_raw_lines(data):
                 try:
                     record = parse_line(raw)
                 except ValueError as exc:
@@ -124,8 +125,8 @@ class _Verifier:
                 else:
                     self.decision(record, key, name, count)
         except GZIP_ERRORS as exc:
-            self.problem("unreadable-part", key, f"gzip data damaged after line {count}: "
-                         f"{exc}", name)  # fmt: skip
+            detail = f"gzip data damaged after line {count}: {exc}"
+            self.problem("unreadable-part", key, detail, name)
             return
         if count != listed_lines:
             self.problem(
@@ -228,7 +229,10 @@ class _Verifier:
         }
         listed = counts.get("refused_by_signal") or {}
         for signal in sorted(set(listed) | set(self.by_signal)):
-            expected[f"refused_by_signal.{signal}"] = (listed.get(signal, 0), self.by_signal[signal])
+            expected[f"refused_by_signal.{signal}"] = (
+                listed.get(signal, 0),
+                self.by_signal[signal],
+            )
         for name, (said, found) in expected.items():
             if said != found:
                 self.problem("count", key, f"counts.{name} is {said}, the parts hold {found}")

@@ -87,7 +87,10 @@ class LocalObjects:
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root
-        folder = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
+        if prefix == "" or prefix.endswith("/"):
+            folder = self._path(prefix) if prefix else base
+        else:
+            folder = self._path(prefix).parent
         if not folder.is_dir():
             return iter(())
         keys = (p.relative_to(base).as_posix() for p in folder.rglob("*") if p.is_file())

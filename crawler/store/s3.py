@@ -36,6 +36,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     HTTPClientError,
     IncompleteReadError,
     ReadTimeoutError,
+    SSLError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -43,7 +44,8 @@ from .objects import StoreError
 
 # Failures of the network path rather than answers from S3: worth retrying later.  The named
 # classes are the ones an outage produces; their bases (ConnectionError, HTTPClientError) also
-# cover proxy/SSL connection failures and a response stream cut short.
+# cover proxy connection failures and a response stream cut short.  TLS errors are left out
+# (see _error): a certificate problem does not go away by waiting.
 _UNREACHABLE: tuple[type[Exception], ...] = (
     EndpointConnectionError,
     ConnectTimeoutError,
@@ -69,10 +71,10 @@ _TRANSIENT_CODES = frozenset(
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 # What S3-compatible stores need and what an unreachable endpoint should cost:
-# - botocore >= 1.36 adds CRC checksums to every upload and validates them on download by
-#   default ("when_supported"); MinIO, R2 and Ceph versions without full support reject the
-#   request or the aws-chunked encoding.  "when_required" restores the previous behaviour
-#   (checksums only where the S3 API demands them, e.g. DeleteObjects).
+# - botocore >= 1.36 by default ("when_supported") sends a CRC32 checksum with every upload
+#   (as aws-chunked trailers for streamed bodies) and validates checksums in responses; MinIO,
+#   R2 and Ceph versions without full support reject such requests.  "when_required" restores
+#   the earlier behaviour: checksums only where the S3 API demands them (e.g. DeleteObjects).
 # - retries: "total_max_attempts" counts the first try too (botocore's "max_attempts" key counts
 #   *retries*, so max_attempts=3 would be 4 requests).  Three requests with standard-mode
 #   backoff (jitter, at most 1 s + 2 s between them) make an outage surface within seconds;
@@ -246,28 +248,25 @@ class S3Objects:
     def _where(self, key: str | None) -> str:
         return f"s3://{self.bucket}/{self._key(key)}" if key else self.location
 
-    def _error(self, action: str, key: str | None, exc: BaseException) -> S3StoreError:
-        """A sanitised S3StoreError for a boto3/botocore failure of ``action`` on ``key``."""
+    def _error(self, what: str, key: str | None, exc: BaseException) -> S3StoreError:
+        """A sanitised S3StoreError for a boto3/botocore failure (``what`` failed on ``key``)."""
         secrets = _client_secrets(self.client)
         where = self._where(key)
-        if isinstance(exc, _UNREACHABLE):
-            detail = redact(str(exc), secrets)
+        name = type(exc).__name__
+        if isinstance(exc, _UNREACHABLE) and not isinstance(exc, SSLError):
             return S3StoreError(
-                f"{where}: {action} failed: S3 endpoint unreachable "
-                f"({type(exc).__name__}: {detail}); will succeed once it is back",
+                f"{where}: {what}: S3 endpoint unreachable or not answering "
+                f"({name}: {redact(str(exc), secrets)}); retry later",
                 transient=True,
-                code=type(exc).__name__,
+                code=name,
             )
         code, status, message = _error_code(exc)
-        if code is None:
-            detail = redact(message, secrets)
-            return S3StoreError(
-                f"{where}: {action} failed: {type(exc).__name__}: {detail}", code=type(exc).__name__
-            )
+        if code is None:  # no answer from S3: credentials, TLS, configuration
+            return S3StoreError(f"{where}: {what}: {name}: {redact(message, secrets)}", code=name)
         transient = code in _TRANSIENT_CODES or status in (429, 500, 502, 503, 504)
         status_text = f" (HTTP {status})" if status else ""
         return S3StoreError(
-            f"{where}: {action} failed: {code}{status_text}: {redact(message, secrets)}",
+            f"{where}: {what}: {code}{status_text}: {redact(message, secrets)}",
             transient=transient,
             code=code,
         )
@@ -281,8 +280,7 @@ class S3Objects:
             self.client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"")
             self.client.delete_object(Bucket=self.bucket, Key=self._key(probe))
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            error = self._error("cannot write to the store", None, exc)
-            raise error from None
+            raise self._error("cannot write to the store", None, exc) from None
 
     def put(self, key: str, data: bytes) -> None:
         """One PutObject: S3 makes the object visible only once it is complete."""
@@ -290,7 +288,7 @@ class S3Objects:
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise self._error("put", key, exc) from None
+            raise self._error("put failed", key, exc) from None
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload from disk without reading it into memory; multipart above 8 MiB."""
@@ -298,7 +296,7 @@ class S3Objects:
         try:
             self.client.upload_file(str(path), self.bucket, full, Config=_TRANSFER)
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise self._error("put", key, exc) from None
+            raise self._error("put failed", key, exc) from None
 
     def get(self, key: str) -> bytes:
         full = self._key(key)
@@ -308,9 +306,9 @@ class S3Objects:
         except ClientError as exc:
             if _error_code(exc)[0] in _MISSING_KEY_CODES:
                 raise KeyError(key) from None
-            raise self._error("get", key, exc) from None
+            raise self._error("get failed", key, exc) from None
         except (BotoCoreError, Boto3Error) as exc:
-            raise self._error("get", key, exc) from None
+            raise self._error("get failed", key, exc) from None
         return body
 
     def exists(self, key: str) -> bool:
@@ -321,9 +319,9 @@ class S3Objects:
         except ClientError as exc:
             if _error_code(exc)[0] in _MISSING_KEY_CODES:
                 return False
-            raise self._error("exists", key, exc) from None
+            raise self._error("exists failed", key, exc) from None
         except (BotoCoreError, Boto3Error) as exc:
-            raise self._error("exists", key, exc) from None
+            raise self._error("exists failed", key, exc) from None
         return True
 
     def list(self, prefix: str) -> Iterator[str]:
@@ -347,7 +345,7 @@ class S3Objects:
                     if not key.rsplit("/", 1)[-1].startswith("."):
                         keys.append(key)
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise self._error("list", None, exc) from None
+            raise self._error("list failed", None, exc) from None
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
@@ -356,7 +354,7 @@ class S3Objects:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=full)
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise self._error("delete", key, exc) from None
+            raise self._error("delete failed", key, exc) from None
 
 
 def _endpoint_from_env() -> bool:

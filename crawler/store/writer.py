@@ -174,8 +174,8 @@ class JobWriter:
             journal = self.spool / f"{kind}.journal"
             if journal.exists():
                 self._make_part(kind, journal, skip_known=True)
-        for kind, path, lines in outbox:
-            self._queue_part(kind, path, lines)
+        for kind, path, count in outbox:
+            self._queue_part(kind, path, count)
         for path in (self.outbox / "evidence").glob("*"):
             self.uploader.submit(Upload(f"evidence/{path.name}", path, only_if_absent=True))
 
