@@ -168,6 +168,13 @@ def test_index_is_built_when_absent_reused_and_rebuilt_when_stale(
     listed = list_json(store, "--domain", crawled.bases["open"][len("http://") :])
     assert extra["url"] in [r["url"] for r in listed]
 
+    index.write_bytes(b"not an index")
+    done = prov(store, "stats")
+    assert done.returncode == 0 and "is not an index this version reads" in done.stderr
+    with sqlite3.connect(index) as conn:
+        assert dict(conn.execute("SELECT key, value FROM meta"))["job_id"] == JOB
+    conn.close()
+
 
 # -- show ------------------------------------------------------------------------------------
 

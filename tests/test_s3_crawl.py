@@ -120,3 +120,52 @@ def test_s3_outage_in_the_middle_of_a_crawl_loses_nothing(tmp_path: Path) -> Non
         ids = [item["provenance"]["item_id"] for item in _lines(objects, "outage", "items")]
         assert len(ids) == len(set(ids)) == PAGES
         assert b'"status": "finished"' in objects.get("jobs/outage/manifest.json")
+
+
+def test_s3_down_when_the_crawl_ends_keeps_the_spool_for_resume(tmp_path: Path) -> None:
+    origin = _site()
+    spool = tmp_path / "spool"
+    with moto_server() as s3, SiteServer([origin]):
+        proxy = OutageProxy(int(s3.endpoint.rsplit(":", 1)[1]))
+        objects = _objects(s3, "late")
+        settings = (
+            "--store",
+            s3.url("late"),
+            "--s3-endpoint",
+            proxy.endpoint,
+            "--set",
+            f"CONSENT_SPOOL_DIR={spool}",
+            "--set",
+            "CONSENT_UPLOAD_TIMEOUT=2",
+        )
+        process = subprocess.Popen(
+            [
+                console_script(),
+                "crawl",
+                origin.url("/p0"),
+                "--job-id",
+                "late",
+                "--allow-private",
+                *FAST,
+                *settings,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not objects.exists("jobs/late/manifest.json") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proxy.down()  # and it stays down past the end of the crawl
+        _stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 1
+        assert "crawl --resume late" in stderr
+        assert list((spool / "late" / "w0" / "outbox").rglob("*.jsonl.gz"))  # kept, not lost
+        proxy.up()
+        resumed = crawl(tmp_path, job_id="late", extra=("--resume", "late", *settings))
+        proxy.close()
+        assert resumed.exit_code == 0, resumed.stderr
+        ids = [item["provenance"]["item_id"] for item in _lines(objects, "late", "items")]
+        assert len(ids) == len(set(ids)) == PAGES
+        assert b'"status": "finished"' in objects.get("jobs/late/manifest.json")
+        assert not (spool / "late" / "w0").exists()

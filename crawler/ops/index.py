@@ -303,15 +303,17 @@ def open_index(job: Job, *, save: bool = True, log: Callable[[str], None] = prin
     if data is not None:
         index = Index(data, "stored")
         meta = index.meta()
-        if (
-            meta.get("schema") == SCHEMA_VERSION
-            and meta.get("job_id") == job.job_id
-            and meta.get("parts") == parts_signature(job.manifest)
-        ):
+        if meta.get("schema") != SCHEMA_VERSION:
+            problem = "is not an index this version reads"
+        elif meta.get("job_id") != job.job_id:
+            problem = f"is the index of job {meta.get('job_id')!r}"
+        elif meta.get("parts") != parts_signature(job.manifest):
+            problem = "does not match the manifest's parts"
+        else:
             return index
         index.close()
         status = "rebuilt"
-        log(f"index: {key} does not match the manifest's parts; rebuilding it")
+        log(f"index: {key} {problem}; rebuilding it")
     else:
         log(f"index: {key} is absent; building it")
     data = build_index(job.objects, job.job_id)
