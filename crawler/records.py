@@ -51,6 +51,7 @@ DECISION_FIELDS: Final = (
 )
 # Which origin file each carrier name refers to, as evidence keys.
 ORIGIN_FILES: Final = {"robots.txt": "robots", "ai.txt": "ai-txt", "tdmrep.json": "tdmrep"}
+FILE_NAMES: Final = {signal: name for name, signal in ORIGIN_FILES.items()}
 
 
 def now_rfc3339() -> str:
@@ -128,8 +129,8 @@ def signal_summary(decision: Decision, origin: OriginFiles | None) -> dict[str, 
                     "redirects": file.redirects,
                 }
             )
-        if "robots" in summary:
-            summary.setdefault("robots-ai-tokens", {}).setdefault("sha256", origin.robots.sha256)
+        if "robots-ai-tokens" in summary:
+            summary["robots-ai-tokens"].setdefault("sha256", origin.robots.sha256)
     return summary
 
 
@@ -183,9 +184,10 @@ def decision_line(
     item_id: str | None = None,
 ) -> dict[str, Any]:
     """One line per URL decided, kept or refused; no content."""
-    evidence = dict(decision.evidence)
+    evidence = dict(decision.evidence)  # carrier file name -> sha256, as the core names them
     if origin is not None:
-        evidence.update({f"{n}": f.sha256 for n, f in origin.files.items()})
+        for signal, file in origin.files.items():
+            evidence.setdefault(FILE_NAMES[signal], file.sha256)
     return {
         "url": url,
         "fetch": decision.fetch,

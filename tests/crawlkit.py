@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.ops import fields
 from crawler.store.parts import read_part
 from tests.clitools import run_cli
 
@@ -77,4 +78,4 @@ def crawl(
 
 
 def refusing_signals(decision: dict[str, Any]) -> set[str]:
-    return {r["signal"] for r in decision["reasons"] if r["verdict"] in ("refuse", "error")}
+    return set(fields.refusing_signals(decision))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crawler.demo.server import Origin, Route, SiteServer
-from tests.clitools import console_script
+from tests.clitools import console_script, run_cli
 from tests.crawlkit import FAST, Job, crawl
 
 PAGES = 60
@@ -85,6 +85,8 @@ def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
         assert manifest["counts"]["items"] == PAGES
         assert len(manifest["runs"]) == 2
         assert not (store / ".spool").exists()  # everything stored, spool tidied away
+        verified = run_cli("provenance", "verify", "--store", store, "--job", "job")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_resume_refuses_a_changed_policy_and_unknown_or_finished_jobs(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def origin_table(job_dir: Path, names: dict[str, str]) -> str:
     import tomllib
     from collections import Counter, defaultdict
 
+    from crawler.ops.fields import refusing_signals
     from crawler.policy_fetch import origin_of
     from crawler.store.parts import read_part
 
@@ -76,11 +77,8 @@ def origin_table(job_dir: Path, names: dict[str, str]) -> str:
             name = names.get(origin_of(line["url"]), "?")
             if line["fetch"] == "allowed" and line["use"] == "allowed":
                 kept[name] += 1
-                continue
-            scope = "fetch" if line["fetch"] == "refused" else "use"
-            for reason in line["reasons"]:
-                if reason["scope"] == scope and reason["verdict"] in ("refuse", "error"):
-                    refused[name][reason["signal"]] += 1
+            for signal in refusing_signals(line):
+                refused[name][signal] += 1
     rows = [("origin", "kept", "refused (signal)", "what it shows")]
     for name in sorted(names.values()):
         signals = ", ".join(f"{n} {s}" for s, n in sorted(refused[name].items())) or "-"

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from crawler.ops.fields import refusing_signals
+
 from .objects import ObjectStore
 from .parts import read_part_bytes
 from .uploader import Upload, Uploader
@@ -200,13 +202,8 @@ class JobWriter:
     def _count_decision(self, line: dict[str, Any]) -> None:
         kept = line.get("fetch") == "allowed" and line.get("use") == "allowed"
         self.counts["kept" if kept else "refused"] += 1
-        if kept:
-            return
-        scope = "fetch" if line.get("fetch") == "refused" else "use"
-        for reason in line.get("reasons", []):
-            if reason.get("scope") == scope and reason.get("verdict") in ("refuse", "error"):
-                signal = reason.get("signal", "?")
-                self.refused_by_signal[signal] = self.refused_by_signal.get(signal, 0) + 1
+        for signal in refusing_signals(line):  # URLs refused by each signal, not reasons
+            self.refused_by_signal[signal] = self.refused_by_signal.get(signal, 0) + 1
 
     # -- writing -------------------------------------------------------------------------------
 
