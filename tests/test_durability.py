@@ -108,3 +108,43 @@ def test_resume_refuses_a_changed_policy_and_unknown_or_finished_jobs(tmp_path: 
         )
         changed = crawl(tmp_path, extra=("--resume", "done", "--policy", str(other)), job_id="done")
         assert changed.exit_code == 2 and "the policy changed" in changed.stderr
+
+
+def test_a_gracefully_stopped_crawl_resumes_from_its_frontier(tmp_path: Path) -> None:
+    """SIGTERM: Scrapy stops cleanly and keeps its frontier (JOBDIR); the resumed job asks
+    for no page twice and ends with the same items as an uninterrupted crawl."""
+    origin = _site()
+    limits = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
+    with SiteServer([origin]) as site:
+        store = tmp_path / "store"
+        process = subprocess.Popen(
+            [
+                console_script(),
+                "crawl",
+                origin.url("/p0"),
+                "--store",
+                str(store),
+                "--job-id",
+                "graceful",
+                "--allow-private",
+                *FAST,
+                *limits,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while len(site.requests("slow")) < PAGES // 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 1  # interrupted, not finished
+        stopped = Job(1, "", "", store, "graceful")
+        assert stopped.manifest["status"] == "interrupted"
+        assert (store / ".spool" / "graceful" / "frontier-w0").is_dir()
+        resumed = crawl(store, job_id="graceful", extra=("--resume", "graceful", *limits))
+        assert resumed.exit_code == 0, resumed.stderr
+        pages = [e.path for e in site.requests("slow") if e.path.startswith("/p")]
+        assert len(pages) == len(set(pages)) == PAGES  # the frontier carried over: no refetch
+        ids = _item_ids(resumed)
+        assert len(ids) == len(set(ids)) == PAGES
+        assert not (store / ".spool").exists()
