@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import scrapy
-
 from crawler.core import Decision, FetchedFile, Policy
 
 ITEM_FIELDS: Final = (
@@ -69,6 +67,8 @@ def item_id_for(final_url: str, content_sha256: str) -> str:
 
 
 def versions() -> dict[str, str]:
+    import scrapy  # here, so the operators' tools can use this module without Scrapy
+
     import crawler
 
     return {

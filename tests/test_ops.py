@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from crawler.demo.server import Origin, Route, SiteServer
-from crawler.records import item_id_for
 from tests.clitools import run_cli
 from tests.crawlkit import Job, crawl, refusing_signals
 from tests.vectorlib import ROOT
@@ -575,14 +574,6 @@ def test_html_report_is_self_contained_and_carries_its_charts_data(
 
 
 # -- what the tools are made of --------------------------------------------------------------
-
-
-def test_item_id_formula_is_the_writers() -> None:
-    from crawler.ops.jobs import item_id_for as ops_item_id_for
-
-    assert ops_item_id_for("https://a.example/x", "ab" * 32) == item_id_for(
-        "https://a.example/x", "ab" * 32
-    )
 
 
 def test_the_commands_do_not_import_scrapy(crawled: Crawled, tmp_path: Path) -> None:

@@ -11,19 +11,7 @@ import json
 import sys
 from typing import Any
 
-SIGNALS = (
-    "robots",
-    "robots-ai-tokens",
-    "content-usage",
-    "content-signal",
-    "ai-txt",
-    "tdmrep",
-    "x-robots-tag",
-    "meta-robots",
-    "registry",
-    "policy",
-    "network",
-)
+from crawler.core.decision import SIGNALS
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:

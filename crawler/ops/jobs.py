@@ -13,7 +13,6 @@ job's folders is an upload in flight or debris, and ``verify`` reports it.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import zlib
@@ -35,12 +34,6 @@ class JobNotFound(LookupError):
 
 class StoreDataError(RuntimeError):
     """A stored object cannot be read as the layout says (``verify`` says exactly what)."""
-
-
-def item_id_for(final_url: str, content_sha256: str) -> str:
-    """Same formula as ``crawler.records.item_id_for`` (a test keeps them equal); repeated here
-    because ``crawler.records`` imports Scrapy and these tools must not."""
-    return hashlib.sha256(f"{final_url}\n{content_sha256}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

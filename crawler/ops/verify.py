@@ -26,8 +26,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crawler.records import item_id_for
+
 from .fields import refusal_scope
-from .jobs import GZIP_ERRORS, KINDS, Job, item_id_for, iter_raw_lines, parse_line
+from .jobs import GZIP_ERRORS, KINDS, Job, iter_raw_lines, parse_line
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
