@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 class ConsentStorePipeline(ConsentComponent):
     def process_item(self, item: Any) -> Any:
-        line = ItemAdapter(item).asdict()
+        # A dict item is copied shallowly: the line is serialized at once, and asdict()'s deep
+        # copy of the nested provenance cost ~1 ms per item.
+        line = dict(item) if isinstance(item, dict) else ItemAdapter(item).asdict()
         if not isinstance(line.get("provenance"), dict):
             self.context.stats.inc_value("consent/items_dropped/no_provenance")
             raise DropItem("consent: item has no provenance; not stored")

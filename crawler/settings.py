@@ -14,3 +14,6 @@ LOG_LEVEL = "INFO"
 # Politeness per origin; the consent layer fetches each origin's policy files once.
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_DELAY = 0
+# Items (and requests) from one response are processed one at a time: Scrapy's default of
+# 100 parallel workers per response cost ~15% of the crawl's CPU (bench/RESULTS.md).
+CONCURRENT_ITEMS = 1

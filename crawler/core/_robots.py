@@ -161,6 +161,7 @@ class RobotsFile:
     star: list[int]
     truncated_at: int | None = None
     _groups: dict[object, Group | None] = field(default_factory=dict)
+    _lists: dict[object, list[tuple[str, Group]]] = field(default_factory=dict)
     _lines: list[int] | None = None
 
     def group_for(self, token: str) -> tuple[Group | None, bool]:
@@ -179,6 +180,18 @@ class RobotsFile:
         key = product_name(name)
         runs = self.by_name.get(key) or self.by_token.get(key)
         return self._group(("name", key), runs)
+
+    def named_groups(self, names: tuple[str, ...]) -> list[tuple[str, Group]]:
+        """The groups present for a list of product names, worked out once per list: a
+        policy names dozens of AI bots, a file usually has a few of them."""
+        key = ("names", names)
+        found = self._lists.get(key)
+        if found is None:
+            found = [
+                (name, group) for name in names if (group := self.named_group(name)) is not None
+            ]
+            self._lists[key] = found
+        return found
 
     def _group(self, key: object, run_ids: list[int] | None) -> Group | None:
         if not run_ids:

@@ -122,10 +122,7 @@ def ai_token_reasons(robots: RobotsFile, path: str, policy: Policy, sha: str) ->
     if not policy.robots_ai_tokens.honour:
         return []
     hits: list[str] = []
-    for name in policy.robots_ai_tokens.tokens:
-        group = robots.named_group(name)
-        if group is None:
-            continue
+    for name, group in robots.named_groups(policy.robots_ai_tokens.tokens):
         rule = group.longest_match(path)
         if rule is not None and not rule[1]:
             hits.append(f"{name}: {robots.describe(rule)}")
