@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 _DOCUMENTS = ("application/pdf", "application/epub+zip")
+# Response headers that carry a consent signal (the rest cannot change a decision).
+_HEADER_SIGNALS = (
+    b"X-Robots-Tag",
+    b"tdm-reservation",
+    b"tdm-policy",
+    b"Content-Usage",
+    b"Content-Signal",
+)
 
 
 class ResponseConsentMiddleware(ConsentComponent):
@@ -55,6 +63,8 @@ class ResponseConsentMiddleware(ConsentComponent):
     def _headers_received(self, headers: Any, body_length: int, request: Request) -> None:
         if not is_consent_target(request):
             return
+        if not any(name in headers for name in _HEADER_SIGNALS):
+            return  # the origin's files were decided before the request; nothing new here
         evidence = self._evidence(request, headers=Headers(decision_headers(headers)))
         decision = decide(evidence, self.context.policy)
         if not decision.kept:
