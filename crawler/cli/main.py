@@ -7,7 +7,16 @@ import sys
 
 from crawler import __version__
 
-from . import check_cmd, crawl_cmd, decide_cmd, demo_cmd, policy_cmd, provenance_cmd, report_cmd
+from . import (
+    check_cmd,
+    crawl_cmd,
+    decide_cmd,
+    demo_cmd,
+    policy_cmd,
+    provenance_cmd,
+    registry_cmd,
+    report_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         policy_cmd,
         provenance_cmd,
         report_cmd,
+        registry_cmd,
     ):
         module.register(sub)
     return parser
