@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crawler.ops import fields
 from crawler.store.parts import read_part
-from tests.clitools import run_cli
+from tests.clitools import console_script, run_cli
 
 FAST = ("--set", "DOWNLOAD_DELAY=0")
 
@@ -79,3 +82,32 @@ def crawl(
 
 def refusing_signals(decision: dict[str, Any]) -> set[str]:
     return set(fields.refusing_signals(decision))
+
+
+def start_crawl(
+    store: Path | str, *seeds: str, job_id: str, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """A crawl in the background, to kill, interrupt or cut off while it runs."""
+    return subprocess.Popen(
+        [
+            console_script(),
+            "crawl",
+            *seeds,
+            "--store",
+            str(store),
+            "--job-id",
+            job_id,
+            "--allow-private",
+            *FAST,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)

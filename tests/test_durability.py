@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from crawler.demo.server import Origin, Route, SiteServer
-from tests.clitools import console_script, run_cli
-from tests.crawlkit import FAST, Job, crawl
+from tests.clitools import run_cli
+from tests.crawlkit import Job, crawl, start_crawl, wait_until
 
 PAGES = 60
 
@@ -51,27 +49,10 @@ def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
         site.clear()
 
         store = tmp_path / "killed"
-        process = subprocess.Popen(
-            [
-                console_script(),
-                "crawl",
-                origin.url("/p0"),
-                "--store",
-                str(store),
-                "--job-id",
-                "job",
-                "--allow-private",
-                *FAST,
-                *limits,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while len(site.requests("slow")) < kill_after and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = start_crawl(store, origin.url("/p0"), job_id="job", extra=limits)
+        wait_until(lambda: len(site.requests("slow")) >= kill_after)
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # reaps it and closes its pipes
         requested_before_kill = len(site.requests("slow"))
         assert kill_after <= requested_before_kill < PAGES
 
@@ -117,27 +98,11 @@ def test_a_gracefully_stopped_crawl_resumes_from_its_frontier(tmp_path: Path) ->
     limits = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
     with SiteServer([origin]) as site:
         store = tmp_path / "store"
-        process = subprocess.Popen(
-            [
-                console_script(),
-                "crawl",
-                origin.url("/p0"),
-                "--store",
-                str(store),
-                "--job-id",
-                "graceful",
-                "--allow-private",
-                *FAST,
-                *limits,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while len(site.requests("slow")) < PAGES // 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = start_crawl(store, origin.url("/p0"), job_id="graceful", extra=limits)
+        wait_until(lambda: len(site.requests("slow")) >= PAGES // 3)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 1  # interrupted, not finished
+        process.communicate(timeout=60)
+        assert process.returncode == 1  # interrupted, not finished
         stopped = Job(1, "", "", store, "graceful")
         assert stopped.manifest["status"] == "interrupted"
         assert (store / ".spool" / "graceful" / "frontier-w0").is_dir()

@@ -3,7 +3,6 @@ and nothing lost when S3 goes away in the middle of a crawl."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,7 @@ from typing import Any
 from crawler.demo.server import Origin, Route, SiteServer
 from crawler.store.parts import read_part_bytes
 from crawler.store.s3 import S3Objects
-from tests.clitools import console_script
-from tests.crawlkit import FAST, crawl
+from tests.crawlkit import crawl, start_crawl, wait_until
 from tests.s3kit import MotoS3, OutageProxy, moto_server
 
 PAGES = 40
@@ -77,39 +75,26 @@ def test_s3_outage_in_the_middle_of_a_crawl_loses_nothing(tmp_path: Path) -> Non
     origin = _site()
     with moto_server() as s3, SiteServer([origin]) as site:
         proxy = OutageProxy(int(s3.endpoint.rsplit(":", 1)[1]))
-        process = subprocess.Popen(
-            [
-                console_script(),
-                "crawl",
-                origin.url("/p0"),
-                "--store",
-                s3.url("outage"),
-                "--s3-endpoint",
-                proxy.endpoint,
-                "--job-id",
-                "outage",
-                "--allow-private",
-                *FAST,
-                "--set",
-                "CONCURRENT_REQUESTS=2",
-                "--set",
-                "CONCURRENT_REQUESTS_PER_DOMAIN=2",
-                "--set",
-                "CONSENT_PART_MAX_LINES=3",
-                "--set",
-                f"CONSENT_SPOOL_DIR={tmp_path / 'spool'}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        limits = (
+            "--set",
+            "CONCURRENT_REQUESTS=2",
+            "--set",
+            "CONCURRENT_REQUESTS_PER_DOMAIN=2",
+            "--set",
+            "CONSENT_PART_MAX_LINES=3",
+            "--set",
+            f"CONSENT_SPOOL_DIR={tmp_path / 'spool'}",
         )
-        deadline = time.monotonic() + 30
+        process = start_crawl(
+            s3.url("outage"),
+            origin.url("/p0"),
+            job_id="outage",
+            extra=("--s3-endpoint", proxy.endpoint, *limits),
+        )
         objects = _objects(s3, "outage")
-        while not objects.exists("jobs/outage/manifest.json") and time.monotonic() < deadline:
-            time.sleep(0.01)  # the job has started and reached S3 once
+        wait_until(lambda: objects.exists("jobs/outage/manifest.json"))  # started, reached S3
         proxy.down()  # S3 goes away while pages keep arriving and parts keep rotating
-        while len(site.requests("site")) < PAGES and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(site.requests("site")) >= PAGES)
         # Longer than botocore's own retries, so the writer's retry path is what recovers.
         time.sleep(4.0)
         proxy.up()
@@ -138,24 +123,8 @@ def test_s3_down_when_the_crawl_ends_keeps_the_spool_for_resume(tmp_path: Path) 
             "--set",
             "CONSENT_UPLOAD_TIMEOUT=2",
         )
-        process = subprocess.Popen(
-            [
-                console_script(),
-                "crawl",
-                origin.url("/p0"),
-                "--job-id",
-                "late",
-                "--allow-private",
-                *FAST,
-                *settings,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while not objects.exists("jobs/late/manifest.json") and time.monotonic() < deadline:
-            time.sleep(0.01)
+        process = start_crawl(s3.url("late"), origin.url("/p0"), job_id="late", extra=settings)
+        wait_until(lambda: objects.exists("jobs/late/manifest.json"))
         proxy.down()  # and it stays down past the end of the crawl
         _stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 1

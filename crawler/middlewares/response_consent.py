@@ -84,8 +84,9 @@ class ResponseConsentMiddleware(ConsentComponent):
             stage = "body"
         hops = hops_of(request)
         files = self.context.origins.peek(origin_of(request.url))
-        content_sha = response_sha256(response)
-        item_id = item_id_for(response.url, content_sha) if decision.kept else None
+        # Only kept content is hashed: a refused body is neither stored nor identified.
+        content_sha = response_sha256(response) if decision.kept else None
+        item_id = item_id_for(response.url, content_sha) if content_sha else None
         self.context.record_decision(
             decision_line(
                 job_id=self.context.job_id,

@@ -204,13 +204,7 @@ class S3Objects:
     """A store under ``s3://bucket/prefix``; keys map to ``prefix/key`` objects."""
 
     def __init__(self, bucket: str, prefix: str, client: Any) -> None:
-        problem = bucket_problem(bucket)
-        if problem:
-            raise S3StoreError(f"invalid S3 bucket name {bucket!r}: {problem}")
-        prefix = prefix.strip("/")
-        problem = _prefix_problem(prefix) if prefix else None
-        if problem:
-            raise S3StoreError(f"invalid S3 prefix {prefix!r} in bucket {bucket!r}: {problem}")
+        prefix = checked_location(bucket, prefix)
         self.bucket = bucket
         self.prefix = prefix
         self.client = client
@@ -379,11 +373,18 @@ def parse_url(url: str) -> tuple[str, str]:
         raise S3StoreError(f"S3 URL without a bucket name: {url!r}")
     if "?" in url or "#" in url:
         raise S3StoreError(f"S3 URL must not contain '?' or '#': {url!r}")
+    return bucket, checked_location(bucket, prefix, url)
+
+
+def checked_location(bucket: str, prefix: str, url: str | None = None) -> str:
+    """The prefix without its slashes, once bucket and prefix are valid; S3StoreError naming
+    what is wrong (and the URL it came from) otherwise."""
+    where = f"{url!r}: " if url else ""
     problem = bucket_problem(bucket)
     if problem:
-        raise S3StoreError(f"{url!r}: invalid S3 bucket name {bucket!r}: {problem}")
+        raise S3StoreError(f"{where}invalid S3 bucket name {bucket!r}: {problem}")
     prefix = prefix.strip("/")
     problem = _prefix_problem(prefix) if prefix else None
     if problem:
-        raise S3StoreError(f"{url!r}: invalid prefix {prefix!r}: {problem}")
-    return bucket, prefix
+        raise S3StoreError(f"{where}invalid S3 prefix {prefix!r} in bucket {bucket!r}: {problem}")
+    return prefix
