@@ -3,9 +3,11 @@
     ADDONS = {"crawler.addon.ConsentAddon": 0}
 
 It replaces Scrapy's RobotsTxtMiddleware with the origin-policy middleware (slot 100), adds the
-response consent middleware (585: after decompression, before meta refresh), the provenance
-spider middleware and the store pipeline, sets the policy's User-Agent, and gives every
-``CONSENT_*`` setting its default.  A broken policy raises here, before anything is fetched.
+registry middleware (110) and its prefetching spider middleware (980; both only when a
+registry is configured), the response consent middleware (585: after decompression, before
+meta refresh), the provenance spider middleware and the store pipeline, sets the policy's
+User-Agent, and gives every ``CONSENT_*`` setting its default.  A broken policy raises here,
+before anything is fetched.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from crawler.context import SETTINGS, load_crawl_policy
 from crawler.middlewares.origin_policy import OriginPolicyMiddleware
 from crawler.middlewares.provenance import ProvenanceMiddleware
+from crawler.middlewares.registry import RegistryMiddleware
+from crawler.middlewares.registry_prefetch import RegistryPrefetchMiddleware
 from crawler.middlewares.response_consent import ResponseConsentMiddleware
 from crawler.pipelines import ConsentStorePipeline
 
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
 
 PRIORITIES = {
     "origin_policy": 100,  # RobotsTxtMiddleware's slot
+    "registry": 110,  # after the origin check: refused origins are never sent to the registry
     "response_consent": 585,
+    "registry_prefetch": 980,
     "provenance": 990,
     "store": 1000,
 }
@@ -48,8 +54,12 @@ class ConsentAddon:
         settings.set_in_component_priority_dict(
             dmw, OriginPolicyMiddleware, PRIORITIES["origin_policy"]
         )
+        settings.set_in_component_priority_dict(dmw, RegistryMiddleware, PRIORITIES["registry"])
         settings.set_in_component_priority_dict(
             dmw, ResponseConsentMiddleware, PRIORITIES["response_consent"]
+        )
+        settings.set_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", RegistryPrefetchMiddleware, PRIORITIES["registry_prefetch"]
         )
         settings.set_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", ProvenanceMiddleware, PRIORITIES["provenance"]

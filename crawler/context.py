@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -26,6 +27,7 @@ from crawler.cli._common import policy_path
 from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
 from crawler.origin_cache import OriginCache
 from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
+from crawler.registry_lookups import RegistryLookups
 from crawler.store import JobWriter, ObjectStore, open_objects
 
 if TYPE_CHECKING:
@@ -74,6 +76,17 @@ SETTINGS = (
         "Let loopback and private addresses through the network guard (local sites, tests).",
     ),
     Setting("CONSENT_SEEDS", [], "Seed URLs, recorded in the manifest."),
+    Setting(
+        "CONSENT_REGISTRY",
+        "",
+        "Opt-out registry (Spawning-compatible URL or local file); overrides the policy's.",
+    ),
+    Setting("CONSENT_REGISTRY_CACHE_SIZE", 100_000, "Registry answers kept (LRU, with TTL)."),
+    Setting(
+        "CONSENT_REGISTRY_LOOKAHEAD",
+        5000,
+        "Seeds read ahead so their URLs go to the registry together.",
+    ),
     Setting("CONSENT_ORIGIN_CACHE_SIZE", 10_000, "Origins whose policy files are kept (LRU)."),
     Setting("CONSENT_POLICY_FILE_TIMEOUT", 30, "Seconds allowed for each policy-file fetch."),
     Setting("CONSENT_PART_MAX_LINES", 10_000, "Lines per stored part before it is rotated."),
@@ -134,6 +147,25 @@ def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") ->
     return policy
 
 
+def scrub_location(location: str) -> str:
+    """A registry location fit for manifests and logs: no user:password, no query string
+    (API keys travel in headers, but a URL someone typed may carry one)."""
+    parts = urlsplit(location)
+    if not parts.scheme or not parts.netloc:
+        return location
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _registry_lookups(policy: Policy, location: str, capacity: int) -> RegistryLookups | None:
+    from crawler.registry import registry_for
+
+    registry = registry_for(policy, location)
+    if registry is None:
+        return None
+    return RegistryLookups(registry, policy.registry, capacity=capacity)
+
+
 class ConsentComponent:
     """Base of the consent layer's Scrapy components: off when ``CONSENT_ENABLED`` is false,
     and all sharing the crawler's one ``ConsentContext``."""
@@ -179,6 +211,11 @@ class ConsentContext:
         )
         previous = read_manifest(objects, self.job_id) if self.resume else None
         self.origins = OriginCache(settings.getint("CONSENT_ORIGIN_CACHE_SIZE", 10_000))
+        self.registry = _registry_lookups(
+            self.policy,
+            settings.get("CONSENT_REGISTRY", ""),
+            settings.getint("CONSENT_REGISTRY_CACHE_SIZE", 100_000),
+        )
         self.started_at = (previous or {}).get("started_at") or now_rfc3339()
         self.runs = [*(previous or {}).get("runs", []), now_rfc3339()]
         self._ticker: task.LoopingCall | None = None
@@ -238,6 +275,7 @@ class ConsentContext:
                 "mode": policy.mode,
             },
             "identity": crawler_identity(policy),
+            "registry": self._registry_summary(),
             "versions": versions(),
             "counts": {
                 "decisions": {
@@ -248,6 +286,12 @@ class ConsentContext:
                 "refused_by_signal": dict(sorted(self.store.refused_by_signal.items())),
             },
         }
+
+    def _registry_summary(self) -> dict[str, Any] | None:
+        lookups = self.registry
+        if lookups is None:
+            return None
+        return {"name": scrub_location(lookups.registry.name), **lookups.counts}
 
     def _opened(self) -> None:
         self.store.write_manifest(self.manifest("running"))
@@ -261,6 +305,10 @@ class ConsentContext:
             self._ticker.stop()
         for name in ("hits", "misses", "expired", "waits"):
             self.stats.set_value(f"consent/origin_cache/{name}", getattr(cache, name))
+        if self.registry is not None:
+            self.registry.close()
+            for name, count in self.registry.counts.items():
+                self.stats.set_value(f"consent/registry/{name}", count)
         status = "finished" if reason == "finished" else "interrupted"
         stored = self.store.close(self.manifest(status, reason), self.upload_timeout)
         if stored:

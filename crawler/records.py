@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from crawler.core import Decision, FetchedFile, Policy
+from crawler.core import Decision, FetchedFile, Policy, RegistryAnswer
 
 ITEM_FIELDS: Final = (
     "url",
@@ -122,9 +122,14 @@ class OriginFiles:
         }
 
 
-def signal_summary(decision: Decision, origin: OriginFiles | None) -> dict[str, Any]:
-    """Per-signal provenance: verdict and match from the decision, fetch facts from the files."""
+def signal_summary(
+    decision: Decision, origin: OriginFiles | None, registry: RegistryAnswer | None = None
+) -> dict[str, Any]:
+    """Per-signal provenance: verdict and match from the decision, fetch facts from the files,
+    and the registry's answer as it was given."""
     summary = decision.signals()
+    if registry is not None:
+        summary.setdefault("registry", {"verdict": "unknown"}).update(registry.to_dict())
     if origin is not None:
         for name, file in origin.files.items():
             entry = summary.setdefault(name, {"verdict": "unknown", "matched": "not consulted"})
@@ -163,7 +168,11 @@ def provenance(
     decision: Decision,
     origin: OriginFiles | None,
     hops: list[Hop],
+    registry: RegistryAnswer | None = None,
+    headers: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """``headers``: the response's consent-signal headers, so a later ``recheck`` can decide
+    again from exactly what the crawler saw."""
     return {
         "job_id": job_id,
         "item_id": item_id,
@@ -175,8 +184,9 @@ def provenance(
             "mode": decision.mode,
             "reasons": [r.to_dict() for r in decision.reasons],
         },
-        "signals": signal_summary(decision, origin),
+        "signals": signal_summary(decision, origin, registry),
         "redirects": [hop.to_dict() for hop in hops],
+        "headers": headers or {},
     }
 
 
@@ -190,6 +200,7 @@ def decision_line(
     hops: list[Hop],
     status: int | None = None,
     item_id: str | None = None,
+    registry: RegistryAnswer | None = None,
 ) -> dict[str, Any]:
     """One line per URL decided, kept or refused; no content."""
     evidence = dict(decision.evidence)  # carrier file name -> sha256, as the core names them
@@ -208,4 +219,5 @@ def decision_line(
         "status": status,
         "item_id": item_id,
         "redirects": [hop.to_dict() for hop in hops],
+        "registry": registry.to_dict() if registry is not None else None,
     }

@@ -15,6 +15,14 @@ from crawler.store.parts import read_part
 from tests.clitools import console_script, run_cli
 
 FAST = ("--set", "DOWNLOAD_DELAY=0")
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.toml"
+
+
+def derived_policy(folder: Path, tables: str, name: str = "policy.toml") -> str:
+    """A policy file that extends the bundled default with ``tables`` (TOML text)."""
+    path = folder / name
+    path.write_text(f'extends = "{DEFAULT_POLICY}"\n{tables}', encoding="utf-8")
+    return str(path)
 
 
 @dataclass

@@ -6,20 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.demo.server import Origin, Request, Route, SiteServer
-from tests.crawlkit import crawl, refusing_signals
+from tests.crawlkit import crawl, derived_policy, refusing_signals
 from tests.test_vectors_extra import _rb21_body
-from tests.vectorlib import ROOT
 
 TEXT = "text/plain"
 
 
 def _policy(tmp_path: Path, robots_table: str) -> str:
-    path = tmp_path / "policy.toml"
-    path.write_text(
-        f'extends = "{ROOT / "policies" / "default.toml"}"\n[robots]\n{robots_table}',
-        encoding="utf-8",
-    )
-    return str(path)
+    return derived_policy(tmp_path, f"[robots]\n{robots_table}")
 
 
 def _page(body: str, delay: float = 0.0) -> Route:

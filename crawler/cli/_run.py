@@ -22,6 +22,7 @@ from twisted.internet import task
 from crawler.context import ConsentContext, load_crawl_policy, read_manifest, spool_dir
 from crawler.core import PolicyError
 from crawler.records import new_job_id
+from crawler.registry import RegistryError, registry_for
 from crawler.spiders.consent import ConsentSpider, read_seeds
 from crawler.store import StoreError, open_objects
 
@@ -45,6 +46,7 @@ class CrawlOptions:
     resume: bool = False
     s3_endpoint: str = ""
     spool: str = ""
+    registry: str = ""
 
 
 @dataclass
@@ -66,6 +68,12 @@ def prepare(options: CrawlOptions) -> Path:
         objects.check_writable()
     except StoreError as exc:
         raise CrawlSetupError(f"store error: {exc}") from None
+    try:
+        registry = registry_for(policy, options.registry)
+        if registry is not None:
+            registry.check()
+    except RegistryError as exc:
+        raise CrawlSetupError(f"registry error: {exc}") from None
     options.job_id = options.job_id or new_job_id()
     spool = spool_dir(options.spool, options.store, options.job_id, "w0")
     jobdir = spool.parent / "frontier-w0"
@@ -118,6 +126,7 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
             "CONSENT_RESUME": options.resume,
             "CONSENT_S3_ENDPOINT": options.s3_endpoint,
             "CONSENT_SPOOL_DIR": options.spool,
+            "CONSENT_REGISTRY": options.registry,
             "JOBDIR": str(jobdir),
             "LOG_LEVEL": options.log_level,
         },
@@ -200,6 +209,21 @@ def summary_table(result: CrawlResult) -> str:
     ]
     for signal, count in counts.get("refused_by_signal", {}).items():
         rows.append((f"  refused by {signal}", str(count)))
+    registry = manifest.get("registry")
+    if registry:
+        rows.append(("registry", str(registry.get("name"))))
+        rows.append(
+            (
+                "  asked",
+                f"{registry.get('urls_sent', 0)} URLs in {registry.get('requests', 0)} requests",
+            )
+        )
+        rows.append(
+            (
+                "  opted out / errors",
+                f"{registry.get('opted_out', 0)} / {registry.get('errors', 0)}",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     line = "+" + "-" * (width + 2) + "+" + "-" * 44 + "+"
     body = [f"| {k.ljust(width)} | {v[:42].ljust(42)} |" for k, v in rows]

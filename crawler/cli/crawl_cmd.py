@@ -65,7 +65,9 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--registry",
         metavar="URL|FILE",
-        help="external opt-out registry (not supported by this version yet)",
+        default="",
+        help="external opt-out registry: a Spawning-compatible API URL or a local opt-out "
+        "file (overrides the policy's [registry]); opted-out URLs are never requested",
     )
     parser.add_argument("--max-pages", type=int, help="stop after this many pages")
     parser.add_argument("--max-depth", type=int, help="follow links this many levels deep")
@@ -85,10 +87,6 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.registry:
-            raise CrawlSetupError(
-                "--registry: opt-out registries are not supported by this version yet"
-            )
         seeds = list(args.seeds)
         if args.seeds_file:
             from crawler.spiders.consent import read_seeds
@@ -108,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             job_id=args.resume or args.job_id,
             resume=bool(args.resume),
             s3_endpoint=args.s3_endpoint,
+            registry=args.registry,
             token=args.token,
             user_agent=args.user_agent,
             max_pages=args.max_pages,

@@ -49,19 +49,7 @@ def run_check(args: argparse.Namespace) -> int:
     for url in args.urls:
         answer = answers[url]
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "url": url,
-                        "opted_out": answer.opted_out,
-                        "opted_in": answer.opted_in,
-                        "source": answer.source,
-                        "error": answer.error,
-                        "detail": answer.detail,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps({"url": url, **answer.to_dict()}, ensure_ascii=False))
         else:
             state = (
                 "UNAVAILABLE: " + answer.error

@@ -5,9 +5,10 @@ crawler, ``check``, ``decide``, replay and purge all run exactly this code.
 """
 
 from ._policy_load import PolicyError, PolicyIssue, load_policy, policy_from_mapping
-from .decide import decide
+from .decide import decide, refused_before_fetch
 from .decision import SIGNALS, Decision, Reason
 from .evidence import (
+    SIGNAL_HEADERS,
     EmbeddedDocument,
     Evidence,
     EvidenceError,
@@ -20,6 +21,7 @@ from .policy import Policy
 
 __all__ = [
     "SIGNALS",
+    "SIGNAL_HEADERS",
     "Decision",
     "EmbeddedDocument",
     "Evidence",
@@ -36,4 +38,5 @@ __all__ = [
     "is_fresh",
     "load_policy",
     "policy_from_mapping",
+    "refused_before_fetch",
 ]

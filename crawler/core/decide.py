@@ -99,14 +99,22 @@ def _mode_reason(reasons: list[Reason], policy: Policy) -> tuple[Reason, ...]:
                 "no signal reserves or permits AI training; opt-out mode uses it",
             ),
         )
-    return (
-        Reason(
-            "policy",
-            "refuse",
-            "use",
-            "opt-in mode: no explicit permission for AI training was found",
-        ),
-    )
+    return (OPT_IN_DEFAULT,)
+
+
+# The opt-in mode's answer when no signal permits use: not a refusal by any signal, so a
+# request is still sent (a header or meta on the page itself may grant permission).
+OPT_IN_DEFAULT = Reason(
+    "policy", "refuse", "use", "opt-in mode: no explicit permission for AI training was found"
+)
+
+
+def refused_before_fetch(decision: Decision) -> bool:
+    """Whether a request must not be sent: its fetch is refused, or a signal already refuses
+    its use (the opt-in default alone does not: the response may still grant permission)."""
+    if decision.fetch == "refused":
+        return True
+    return any(r.refuses and r != OPT_IN_DEFAULT for r in decision.reasons)
 
 
 def _matches_domain(host: str, domains: tuple[str, ...]) -> str | None:

@@ -54,6 +54,16 @@ class FetchedFile:
         return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
+# The response headers that carry a consent signal; no other header can change a decision.
+SIGNAL_HEADERS = (
+    "x-robots-tag",
+    "tdm-reservation",
+    "tdm-policy",
+    "content-usage",
+    "content-signal",
+)
+
+
 class Headers:
     """Response headers: case-insensitive names, every line kept (X-Robots-Tag may repeat)."""
 
@@ -77,6 +87,10 @@ class Headers:
 
     def get_all(self, name: str) -> tuple[str, ...]:
         return self._lines.get(name.lower(), ())
+
+    def signal_lines(self) -> dict[str, list[str]]:
+        """The consent-signal headers present, as recorded in provenance."""
+        return {name: list(self._lines[name]) for name in SIGNAL_HEADERS if name in self._lines}
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lines
@@ -102,6 +116,18 @@ class RegistryAnswer:
     source: str = "registry"
     error: str | None = None
     detail: str | None = None
+    asked_at: str | None = None  # RFC 3339, stamped by whoever asked (the core has no clock)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as recorded in provenance, decision lines and ``registry check --json``."""
+        return {
+            "source": self.source,
+            "opted_out": self.opted_out,
+            "opted_in": self.opted_in,
+            "error": self.error,
+            "detail": self.detail,
+            "asked_at": self.asked_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,4 +240,11 @@ def _registry(value: Any) -> RegistryAnswer | None:
     if error is None and "opted_out" not in value:
         raise EvidenceError("'registry' needs 'opted_out' (or 'error' when it was unreachable)")
     source = value.get("source", "registry")
-    return RegistryAnswer(opted_out=opted_out, opted_in=opted_in, source=str(source), error=error)
+    detail = value.get("detail")
+    return RegistryAnswer(
+        opted_out=opted_out,
+        opted_in=opted_in,
+        source=str(source),
+        error=error,
+        detail=detail if isinstance(detail, str) else None,
+    )

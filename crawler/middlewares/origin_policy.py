@@ -9,13 +9,20 @@ dropped.  Every redirect hop is a new request and comes through here again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
-from crawler.context import ConsentComponent
-from crawler.core import Decision, Evidence, FetchedFile, decide
+from crawler.context import ConsentComponent, ConsentContext
+from crawler.core import (
+    Decision,
+    Evidence,
+    FetchedFile,
+    RegistryAnswer,
+    decide,
+    refused_before_fetch,
+)
 from crawler.network_guard import guard_reason
 from crawler.policy_fetch import PolicyFileFetcher, origin_of
 from crawler.records import Hop, OriginFiles, decision_line
@@ -58,7 +65,7 @@ class OriginPolicyMiddleware(ConsentComponent):
         guard = guard_reason(request.url, context.allow_private)
         if guard is not None:
             decision = Decision(request.url, "refused", "n/a", policy.mode, (guard,))
-            self._refuse(request, decision, None)
+            refuse_request(context, request, decision, None)
         origin = origin_of(request.url)
         try:
             files: OriginFiles | None = await context.origins.get(origin, self.fetcher.fetch_origin)
@@ -77,22 +84,30 @@ class OriginPolicyMiddleware(ConsentComponent):
                 tdmrep_json=files.tdmrep,
             )
         decision = decide(evidence, policy)
-        if decision.fetch == "refused" or decision.use == "refused":
-            self._refuse(request, decision, files)
+        if refused_before_fetch(decision):
+            refuse_request(self.context, request, decision, files)
 
-    def _refuse(self, request: Request, decision: Decision, files: OriginFiles | None) -> None:
-        context = self.context
-        context.record_decision(
-            decision_line(
-                job_id=context.job_id,
-                url=request.url,
-                decision=decision,
-                stage="request",
-                origin=files,
-                hops=hops_of(request),
-            ),
-            decision,
-        )
-        refusal = decision.refusals()[0] if decision.refusals() else None
-        why = f"{refusal.signal}: {refusal.detail}" if refusal else "refused"
-        raise IgnoreRequest(f"consent: not requested ({why})")
+
+def refuse_request(
+    context: ConsentContext,
+    request: Request,
+    decision: Decision,
+    files: OriginFiles | None,
+    registry: RegistryAnswer | None = None,
+) -> NoReturn:
+    """Record a decision made before the request was sent, and drop the request."""
+    context.record_decision(
+        decision_line(
+            job_id=context.job_id,
+            url=request.url,
+            decision=decision,
+            stage="request",
+            origin=files,
+            hops=hops_of(request),
+            registry=registry,
+        ),
+        decision,
+    )
+    refusal = decision.refusals()[0] if decision.refusals() else None
+    why = f"{refusal.signal}: {refusal.detail}" if refusal else "refused"
+    raise IgnoreRequest(f"consent: not requested ({why})")

@@ -59,6 +59,8 @@ class ProvenanceMiddleware(ConsentComponent):
                 decision=consent["decision"],
                 origin=context.origins.peek(origin_of(response.url)),
                 hops=hops,
+                registry=consent.get("registry"),
+                headers=consent.get("headers"),
             ),
         }
         adapter = ItemAdapter(item)

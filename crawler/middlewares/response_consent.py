@@ -12,6 +12,7 @@ recorded, and a kept one travels with the response for the item's provenance.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -19,8 +20,15 @@ from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import HtmlResponse, Response, TextResponse
 
-from crawler.context import ConsentComponent
-from crawler.core import Decision, EmbeddedDocument, Evidence, Headers, decide
+from crawler.context import ConsentComponent, ConsentContext
+from crawler.core import (
+    SIGNAL_HEADERS,
+    Decision,
+    EmbeddedDocument,
+    Evidence,
+    Headers,
+    decide,
+)
 from crawler.core._html import meta_from_tree
 from crawler.middlewares.origin_policy import hops_of, is_consent_target
 from crawler.policy_fetch import decision_headers, origin_of
@@ -30,14 +38,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 _DOCUMENTS = ("application/pdf", "application/epub+zip")
-# Response headers that carry a consent signal (the rest cannot change a decision).
-_HEADER_SIGNALS = (
-    b"X-Robots-Tag",
-    b"tdm-reservation",
-    b"tdm-policy",
-    b"Content-Usage",
-    b"Content-Signal",
-)
+_HEADER_SIGNALS = tuple(name.encode("ascii") for name in SIGNAL_HEADERS)
 
 
 class ResponseConsentMiddleware(ConsentComponent):
@@ -47,18 +48,7 @@ class ResponseConsentMiddleware(ConsentComponent):
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
 
     def _evidence(self, request: Request, **more: Any) -> Evidence:
-        files = self.context.origins.peek(origin_of(request.url))
-        policy = self.context.policy
-        if files is None:
-            return Evidence(url=request.url, token=policy.identity.token, **more)
-        return Evidence(
-            url=request.url,
-            token=policy.identity.token,
-            robots_txt=files.robots,
-            ai_txt=files.ai_txt,
-            tdmrep_json=files.tdmrep,
-            **more,
-        )
+        return request_evidence(self.context, request, **more)
 
     def _headers_received(self, headers: Any, body_length: int, request: Request) -> None:
         if not is_consent_target(request):
@@ -77,15 +67,25 @@ class ResponseConsentMiddleware(ConsentComponent):
             return response
         decision = self._header_refusals.pop(request, None)
         stage = "headers"
+        evidence = None
         if decision is None:
             if not 200 <= response.status < 300:
                 return response  # errors and unfollowed redirects are not content to keep
-            decision = decide(self._body_evidence(request, response), self.context.policy)
+            evidence = self._body_evidence(request, response)
+            decision = decide(evidence, self.context.policy)
             stage = "body"
         hops = hops_of(request)
         files = self.context.origins.peek(origin_of(request.url))
         # Only kept content is hashed: a refused body is neither stored nor identified.
         content_sha = response_sha256(response) if decision.kept else None
+        registry = request.meta.get("consent_registry")
+        if content_sha and evidence is not None and self.context.registry is not None:
+            # Where the registry lists content hashes, the work is opted out wherever it is.
+            by_content = await self.context.registry.content_answer(content_sha)
+            if by_content is not None and (by_content.opted_out or by_content.error):
+                registry = by_content
+                decision = decide(replace(evidence, registry=by_content), self.context.policy)
+                content_sha = None if not decision.kept else content_sha
         item_id = item_id_for(response.url, content_sha) if content_sha else None
         self.context.record_decision(
             decision_line(
@@ -97,6 +97,7 @@ class ResponseConsentMiddleware(ConsentComponent):
                 hops=hops,
                 status=response.status,
                 item_id=item_id,
+                registry=registry,
             ),
             decision,
         )
@@ -110,6 +111,8 @@ class ResponseConsentMiddleware(ConsentComponent):
             "item_id": item_id,
             "content_sha256": content_sha,
             "hops": [*hops, Hop(request.url, response.status)],
+            "registry": registry,
+            "headers": evidence.headers.signal_lines() if evidence and evidence.headers else {},
         }
         return response
 
@@ -125,6 +128,24 @@ class ResponseConsentMiddleware(ConsentComponent):
         elif content_type.startswith(_DOCUMENTS):
             document = EmbeddedDocument(content_type.split(";")[0], response.body)
         return self._evidence(request, headers=headers, meta=meta, document=document)
+
+
+def request_evidence(context: ConsentContext, request: Request, **more: Any) -> Evidence:
+    """Evidence for ``request``: its origin's files, the registry's answer, and ``more``."""
+    files = context.origins.peek(origin_of(request.url))
+    token = context.policy.identity.token
+    registry = request.meta.get("consent_registry")
+    if files is None:
+        return Evidence(url=request.url, token=token, registry=registry, **more)
+    return Evidence(
+        url=request.url,
+        token=token,
+        robots_txt=files.robots,
+        ai_txt=files.ai_txt,
+        tdmrep_json=files.tdmrep,
+        registry=registry,
+        **more,
+    )
 
 
 def response_sha256(response: Response) -> str:

@@ -6,8 +6,16 @@ registry that cannot answer raises ``RegistryError``; callers then refuse (failu
 permission), with signal ``registry`` and reason ``unavailable``.
 """
 
-from .base import Registry, RegistryError, open_registry
+from .base import ContentRegistry, Registry, RegistryError, open_registry, registry_for
 from .file import FileRegistry
 from .http import HttpRegistry
 
-__all__ = ["FileRegistry", "HttpRegistry", "Registry", "RegistryError", "open_registry"]
+__all__ = [
+    "ContentRegistry",
+    "FileRegistry",
+    "HttpRegistry",
+    "Registry",
+    "RegistryError",
+    "open_registry",
+    "registry_for",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from crawler.core import Policy, RegistryAnswer
 
@@ -18,6 +18,33 @@ class Registry(Protocol):
     def lookup(self, urls: Sequence[str]) -> dict[str, RegistryAnswer]:
         """An answer for every URL asked (matched by URL); raises RegistryError."""
         ...
+
+    def check(self) -> None:
+        """Raise RegistryError now for what would fail every lookup (e.g. a missing key)."""
+        ...
+
+
+@runtime_checkable
+class ContentRegistry(Protocol):
+    """A registry that also lists content by sha256 (asked after a fetch)."""
+
+    def lookup_content(self, sha256: str) -> RegistryAnswer: ...
+
+
+def registry_for(policy: Policy, location: str = "") -> Registry | None:
+    """The crawl's registry: ``location`` (``--registry``) if given, else the policy's url and/or
+    file when ``registry.enabled``; None when no registry is to be asked."""
+    if location:
+        return open_registry(location, policy)
+    settings = policy.registry
+    if not settings.enabled:
+        return None
+    chosen = [open_registry(where, policy) for where in (settings.url, settings.file) if where]
+    if len(chosen) == 1:
+        return chosen[0]
+    from .combined import CombinedRegistry
+
+    return CombinedRegistry(chosen)
 
 
 def open_registry(location: str, policy: Policy, user_agent: str | None = None) -> Registry:

@@ -74,6 +74,9 @@ class FileRegistry:
         self._entries = parse(text, str(self.path))
         self._stamp = stamp
 
+    def check(self) -> None:
+        self._reload()
+
     def lookup(self, urls: Sequence[str]) -> dict[str, RegistryAnswer]:
         self._reload()  # opt-outs added while a crawl runs apply from the next lookup
         return {url: self._answer(url) for url in urls}

@@ -11,6 +11,7 @@ variable the policy names, and a missing key is an error, not a silent skip (SP-
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,9 +46,20 @@ class HttpRegistry:
         self.batch_size = max(1, min(batch_size, 10_000))
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.user_agent = user_agent
-        self.session = session or requests.Session()
+        self._session = session
+        self._local = threading.local()  # the crawler asks from worker threads
         self.sleep = sleep
         self.requests_sent = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is not None:
+            return self._session
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": self.user_agent}
@@ -60,6 +72,9 @@ class HttpRegistry:
                 )
             headers["Authorization"] = f"{self.auth_scheme} {key}"
         return headers
+
+    def check(self) -> None:
+        self._headers()
 
     def lookup(self, urls: Sequence[str]) -> dict[str, RegistryAnswer]:
         unique = list(dict.fromkeys(urls))
@@ -96,7 +111,8 @@ class HttpRegistry:
             if attempt:
                 self.sleep(delay)
                 delay = min(delay * 2, 30.0)
-            self.requests_sent += 1
+            with self._count_lock:
+                self.requests_sent += 1
             try:
                 response = self.session.post(
                     self.url, data=body, headers=headers, timeout=self.timeout
