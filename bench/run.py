@@ -1,6 +1,6 @@
 """The crawl benchmark (issue #6): what does consent cost a crawler's throughput?
 
-    python bench/run.py [--quick] [--variant small|latency|scale|decide|all] [--json FILE]
+    python bench/run.py [--quick] [--variant small|latency|scale|decide|registry|all] [--json FILE]
 
 * small: a static multi-origin site (pages of 20-60 KiB, linked, with signal files) served by
   nginx (or Twisted) on another core; alternating runs of (a) plain Scrapy with
@@ -10,7 +10,9 @@
   round trips (policy files are fetched concurrently).
 * scale: (b) at growing page counts over 500 origins: peak RSS must stay flat.
 * decide: ``bench/decide_throughput.py`` (decisions/s on one core; its cached line counts).
-* registry batching: not applicable until the registry clients exist (#5).
+* registry: requests sent to an opt-out registry per 10,000 URLs (a local Spawning-compatible
+  registry answering after 20 ms), for URLs found as links and for a list of seeds, and the
+  crawl's pages/s with the registry on.
 
 Each crawl is its own process pinned to core 0 (servers on core 1); see ``measure.py``.
 """
@@ -31,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import Run, alternate, crawl, machine, summarize
 from servers import moto_s3, site_server
-from sitegen import SiteSpec, write_site
+from sitegen import SiteSpec, page_name, write_site
 
 BENCH = Path(__file__).resolve().parent
-REGISTRY_NA = "not applicable until the registry clients exist (#5)"
+REGISTRY_DELAY_S = 0.02
 
 
 def variant_small(tmp: Path, quick: bool, reps: int) -> dict[str, Any]:
@@ -111,6 +113,38 @@ def variant_decide(tmp: Path, quick: bool) -> dict[str, Any]:
     return result
 
 
+def variant_registry(tmp: Path, quick: bool) -> dict[str, Any]:
+    spec = SiteSpec(origins=10, pages_per_origin=200 if quick else 1000)
+    write_site(tmp / "site-registry", spec)
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from registrykit import RegistryServer  # the tests' local registry; nothing leaves
+
+    out: dict[str, Any] = {"site": spec.__dict__, "registry_delay_s": REGISTRY_DELAY_S}
+    with site_server(tmp / "site-registry", spec.origins, tmp) as (server, ports):
+        roots = [f"http://127.0.0.1:{p}/" for p in ports]
+        every_page = [
+            f"http://127.0.0.1:{p}/{page_name(i)}"
+            for p in ports
+            for i in range(spec.pages_per_origin)
+        ]
+        for name, seeds in (("links", roots), ("seed list", every_page)):
+            with RegistryServer() as registry:
+                registry.delay = REGISTRY_DELAY_S
+                run = Run("consent", seeds, spec.pages, settings={"CONSENT_REGISTRY": registry.url})
+                result = crawl(tmp, run, f"registry-{name.replace(' ', '-')}")
+                asked = len(registry.asked())
+                requests = len(registry.batches)
+            out[name] = {
+                **result,
+                "urls_asked": asked,
+                "registry_requests": requests,
+                "requests_per_10000_urls": round(requests * 10_000 / max(asked, 1), 1),
+            }
+            print(f"  registry ({name}): {out[name]}", flush=True)
+    out["server"] = server
+    return out
+
+
 def s3_env() -> Any:
     sys.path.insert(0, str(BENCH.parent / "tests"))
     from s3kit import fake_aws_env  # the tests' fake credentials; nothing leaves the machine
@@ -162,7 +196,19 @@ def table(results: dict[str, Any]) -> str:
             f"through the console script {results['decide']['cli_cached_lines_per_s']:,} "
             "lines/s, each line carrying the 20 KiB robots.txt as JSON."
         )
-    lines.append(f"\nRegistry batching: {REGISTRY_NA}.")
+    if "registry" in results:
+        res = results["registry"]
+        lines.append(
+            f"\n| registry ({res['registry_delay_s'] * 1000:.0f} ms a request) | pages | "
+            "pages/s | URLs asked | registry requests | requests per 10,000 URLs |"
+        )
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for name in ("links", "seed list"):
+            run = res[name]
+            lines.append(
+                f"| {name} | {run['pages']} | {run['pages_per_s']:.1f} | {run['urls_asked']} | "
+                f"{run['registry_requests']} | {run['requests_per_10000_urls']} |"
+            )
     return "\n".join(lines)
 
 
@@ -170,7 +216,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, ~2 minutes")
     parser.add_argument(
-        "--variant", default="all", choices=["small", "latency", "scale", "decide", "all"]
+        "--variant",
+        default="all",
+        choices=["small", "latency", "scale", "decide", "registry", "all"],
     )
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--reps", type=int, default=3, help="alternations of each run")
@@ -180,7 +228,8 @@ def main() -> None:
         help="comma-separated page counts for the scale variant",
     )
     args = parser.parse_args()
-    wanted = {"small", "latency", "scale", "decide"} if args.variant == "all" else {args.variant}
+    every = {"small", "latency", "scale", "decide", "registry"}
+    wanted = every if args.variant == "all" else {args.variant}
     results: dict[str, Any] = {"machine": machine(), "python": platform.python_version()}
     with tempfile.TemporaryDirectory(prefix="consent-bench-") as name:
         tmp = Path(name)
@@ -193,7 +242,8 @@ def main() -> None:
             results["scale"] = variant_scale(tmp, sizes)
         if "decide" in wanted:
             results["decide"] = variant_decide(tmp, args.quick)
-    results["registry_batching"] = REGISTRY_NA
+        if "registry" in wanted:
+            results["registry"] = variant_registry(tmp, args.quick)
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -145,16 +144,6 @@ def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") ->
             )
         policy = policy.replace(identity=ident)
     return policy
-
-
-def scrub_location(location: str) -> str:
-    """A registry location fit for manifests and logs: no user:password, no query string
-    (API keys travel in headers, but a URL someone typed may carry one)."""
-    parts = urlsplit(location)
-    if not parts.scheme or not parts.netloc:
-        return location
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _registry_lookups(policy: Policy, location: str, capacity: int) -> RegistryLookups | None:
@@ -291,7 +280,7 @@ class ConsentContext:
         lookups = self.registry
         if lookups is None:
             return None
-        return {"name": scrub_location(lookups.registry.name), **lookups.counts}
+        return {"name": lookups.registry.name, **lookups.counts}
 
     def _opened(self) -> None:
         self.store.write_manifest(self.manifest("running"))

@@ -114,7 +114,8 @@ class RegistryLookups:
             self._enqueue(url)
         else:
             waiters.append(waiter)
-        return await self.awaitable(waiter)
+        answer: RegistryAnswer = await self.awaitable(waiter)
+        return answer
 
     async def content_answer(self, sha256: str) -> RegistryAnswer | None:
         """After a fetch: the registry's answer for the content's hash, where it lists hashes."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +22,7 @@ class RegistryServer:
         self.opted_out = set(opted_out)
         self.opted_in = set(opted_in)
         self.down = False  # answer 503 to everything
+        self.delay = 0.0  # seconds before each answer (a registry across the internet)
         self.batches: list[list[str]] = []
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
@@ -34,6 +36,7 @@ class RegistryServer:
                     owner.batches.append(urls)
                     owner.auth.append(self.headers.get("Authorization"))
                     down = owner.down
+                time.sleep(owner.delay)
                 if down or self.path != PATH:
                     self.send_response(503 if down else 404)
                     self.send_header("Content-Length", "0")

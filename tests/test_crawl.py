@@ -377,3 +377,25 @@ def _decision_lines(job_dir: Path) -> list[str]:
         with gzip.open(part, "rt", encoding="utf-8") as fh:
             out += [line for line in fh if line.strip()]
     return out
+
+
+def test_opt_in_fetches_pages_whose_response_may_grant_permission(tmp_path: Path) -> None:
+    """In opt-in mode, the mode's default refusal alone does not stop a request: a header or
+    meta on the page itself can grant permission, so the page is fetched and decided there."""
+    origin = Origin(
+        "optin",
+        {
+            "/granted": Route(body="<p>g</p>", headers={"Content-Usage": "train-ai=y"}),
+            "/silent": page("silent"),
+        },
+    )
+    with SiteServer([origin]) as site:
+        base = site.origin("optin")
+        job = crawl(
+            tmp_path, base.url("/granted"), base.url("/silent"), extra=("--policy", "opt-in")
+        )
+        assert job.exit_code == 0, job.stderr
+        assert {"/granted", "/silent"} <= {r.path for r in site.requests("optin")}
+    assert job.kept_urls() == {base.url("/granted")}
+    silent = job.decision_for(base.url("/silent"))
+    assert silent["stage"] == "body" and refusing_signals(silent) == {"policy"}

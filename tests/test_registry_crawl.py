@@ -170,3 +170,18 @@ def test_a_registry_that_cannot_work_stops_the_crawl_before_any_fetch(tmp_path: 
         assert web.requests() == []
     assert missing_key.exit_code == 2 and "CONSENT_TEST_NO_SUCH_KEY" in missing_key.stderr
     assert missing_file.exit_code == 2 and "nope.txt" in missing_file.stderr
+
+
+def test_a_job_that_asked_a_registry_resumes_only_with_one(tmp_path: Path) -> None:
+    with site() as web, RegistryServer() as registry:
+        art = web.origin("art")
+        job = crawl(tmp_path, art.url("/"), extra=("--registry", registry.url))
+        assert job.exit_code == 0, job.stderr
+        manifest = job.job_dir / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"finished"', '"interrupted"'))
+        resumed = crawl(tmp_path, extra=("--resume", job.job_id), job_id=job.job_id)
+        assert resumed.exit_code == 2 and "give --registry again" in resumed.stderr
+        again = crawl(
+            tmp_path, extra=("--resume", job.job_id, "--registry", registry.url), job_id=job.job_id
+        )
+        assert again.exit_code == 0, again.stderr

@@ -78,7 +78,14 @@ def prepare(options: CrawlOptions) -> Path:
     spool = spool_dir(options.spool, options.store, options.job_id, "w0")
     jobdir = spool.parent / "frontier-w0"
     if options.resume:
-        _prepare_resume(options, policy.sha256, read_manifest(objects, options.job_id), jobdir)
+        manifest = read_manifest(objects, options.job_id)
+        _prepare_resume(options, policy.sha256, manifest, jobdir)
+        if manifest and manifest.get("registry") and registry is None:
+            # Continuing without the registry would keep what it may have opted out.
+            raise CrawlSetupError(
+                f"--resume {options.job_id}: the job asked the opt-out registry "
+                f"{manifest['registry'].get('name')}; give --registry again"
+            )
     if not options.seeds:
         raise CrawlSetupError("no seeds: give SEED URLs or --seeds FILE")
     try:

@@ -3,8 +3,9 @@
 Requests wait in the scheduler before they reach the downloader; asking the registry about
 their URLs meanwhile lets many go in one batch, so by the time a request is about to be sent
 its answer is usually in the cache.  Start requests (seeds) are read ahead in chunks of
-``CONSENT_REGISTRY_LOOKAHEAD``, so a seed list goes to the registry thousands at a time.  Only URLs are sent ahead; the decision itself is made
-by ``RegistryMiddleware`` when the request is about to leave.
+``CONSENT_REGISTRY_LOOKAHEAD``, so a seed list goes to the registry thousands at a time.
+Only URLs are sent ahead; the decision itself is made by ``RegistryMiddleware`` when the
+request is about to leave.
 """
 
 from __future__ import annotations

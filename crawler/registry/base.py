@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
 from crawler.core import Policy, RegistryAnswer
+
+
+def scrub_location(location: str) -> str:
+    """A registry location fit for manifests and logs: no user:password, no query string
+    (API keys travel in headers, but a URL someone typed may carry one)."""
+    parts = urlsplit(location)
+    if not parts.scheme or not parts.netloc:
+        return location
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 class RegistryError(RuntimeError):

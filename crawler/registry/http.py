@@ -20,7 +20,7 @@ import requests
 
 from crawler.core import RegistryAnswer
 
-from .base import RegistryError
+from .base import RegistryError, scrub_location
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -41,7 +41,7 @@ class HttpRegistry:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url = url
-        self.name = url
+        self.name = scrub_location(url)  # recorded in provenance: never a user:password
         self.auth_env, self.auth_scheme = auth_env, auth_scheme
         self.batch_size = max(1, min(batch_size, 10_000))
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
