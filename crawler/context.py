@@ -82,6 +82,11 @@ SETTINGS = (
     ),
     Setting("CONSENT_REGISTRY_CACHE_SIZE", 100_000, "Registry answers kept (LRU, with TTL)."),
     Setting(
+        "CONSENT_REGISTRY_PREFETCH_WAIT_MS",
+        500,
+        "Longest a URL asked ahead of need waits to share a registry batch.",
+    ),
+    Setting(
         "CONSENT_REGISTRY_LOOKAHEAD",
         5000,
         "Seeds read ahead so their URLs go to the registry together.",
@@ -146,13 +151,17 @@ def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") ->
     return policy
 
 
-def _registry_lookups(policy: Policy, location: str, capacity: int) -> RegistryLookups | None:
+def _registry_lookups(
+    policy: Policy, location: str, capacity: int, prefetch_wait_ms: float
+) -> RegistryLookups | None:
     from crawler.registry import registry_for
 
     registry = registry_for(policy, location)
     if registry is None:
         return None
-    return RegistryLookups(registry, policy.registry, capacity=capacity)
+    return RegistryLookups(
+        registry, policy.registry, capacity=capacity, prefetch_wait_ms=prefetch_wait_ms
+    )
 
 
 class ConsentComponent:
@@ -204,6 +213,7 @@ class ConsentContext:
             self.policy,
             settings.get("CONSENT_REGISTRY", ""),
             settings.getint("CONSENT_REGISTRY_CACHE_SIZE", 100_000),
+            settings.getfloat("CONSENT_REGISTRY_PREFETCH_WAIT_MS", 500),
         )
         self.started_at = (previous or {}).get("started_at") or now_rfc3339()
         self.runs = [*(previous or {}).get("runs", []), now_rfc3339()]

@@ -5,8 +5,9 @@ side asks ahead (``prefetch``) for every request as soon as it is yielded, so wh
 wait in the scheduler their URLs are already on their way to the registry, in batches.
 
 * batching: pending URLs go together when ``batch_size`` are waiting or ``batch_wait_ms``
-  after the first one; while ``MAX_IN_FLIGHT`` batches are out, new URLs fill the next one, so
-  a slow registry gets bigger batches rather than more requests;
+  after the first one a request waits for (``prefetch_wait_ms`` when only prefetched URLs,
+  which no request needs yet, are waiting); while ``MAX_IN_FLIGHT`` batches are out, new URLs
+  fill the next one, so a slow registry gets bigger batches rather than more requests;
 * off the event loop: the client (``requests``, blocking, with its own retries) runs in the
   reactor's thread pool;
 * single-flight and cached: a URL already asked is not asked again; answers are kept
@@ -52,6 +53,7 @@ class RegistryLookups:
         settings: RegistryPolicy,
         *,
         capacity: int = 100_000,
+        prefetch_wait_ms: float = 500,
         clock: Callable[[], float] = time.monotonic,
         reactor: Any = None,
         run_in_thread: Callable[..., Deferred[Any]] = deferToThread,
@@ -60,6 +62,7 @@ class RegistryLookups:
         self.registry = registry
         self.settings = settings
         self.capacity = capacity
+        self.prefetch_wait_ms = prefetch_wait_ms
         self.clock = clock
         if reactor is None:  # imported here: importing it earlier would install a reactor
             from twisted.internet import reactor
@@ -94,11 +97,12 @@ class RegistryLookups:
         return answer
 
     def prefetch(self, url: str) -> None:
-        """Start asking about ``url`` without waiting for the answer."""
+        """Start asking about ``url`` without waiting for the answer: nobody needs it yet, so
+        it may wait up to ``prefetch_wait_ms`` for others to share its batch."""
         if url in self._waiting or self.closed or self.cached(url) is not None:
             return
         self._waiting[url] = []
-        self._enqueue(url)
+        self._enqueue(url, urgent=False)
 
     async def answer(self, url: str) -> RegistryAnswer:
         found = self.cached(url)
@@ -114,6 +118,8 @@ class RegistryLookups:
             self._enqueue(url)
         else:
             waiters.append(waiter)
+            if url in self._queue:  # prefetched, not sent yet: a request now waits for it
+                self._flush_within(self.settings.batch_wait_ms)
         answer: RegistryAnswer = await self.awaitable(waiter)
         return answer
 
@@ -134,13 +140,21 @@ class RegistryLookups:
 
     # -- batching ----------------------------------------------------------------------------
 
-    def _enqueue(self, url: str) -> None:
+    def _enqueue(self, url: str, *, urgent: bool = True) -> None:
         self._first_asked.setdefault(url, self.clock())
         self._queue[url] = None
         if len(self._queue) >= self.settings.batch_size:
             self._flush()
-        elif self._timer is None:
-            self._timer = self.reactor.callLater(self.settings.batch_wait_ms / 1000, self._flush)
+        else:
+            self._flush_within(self.settings.batch_wait_ms if urgent else self.prefetch_wait_ms)
+
+    def _flush_within(self, wait_ms: float) -> None:
+        """Send the queue at the latest ``wait_ms`` from now (sooner if already due)."""
+        due = self.reactor.seconds() + wait_ms / 1000
+        if self._timer is None:
+            self._timer = self.reactor.callLater(wait_ms / 1000, self._flush)
+        elif self._timer.getTime() > due:
+            self._timer.reset(wait_ms / 1000)
 
     def _flush(self) -> None:
         if self._timer is not None:

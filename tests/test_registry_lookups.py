@@ -86,8 +86,20 @@ def test_a_full_batch_goes_at_once(clock: task.Clock) -> None:
     for url in ("a", "b", "c"):
         lookups.prefetch(url)
     assert registry.calls == [["a", "b"]]
-    clock.advance(0.005)
+    clock.advance(0.5)  # nobody waits for "c": it waits for company up to prefetch_wait_ms
     assert registry.calls == [["a", "b"], ["c"]]
+
+
+def test_prefetched_urls_wait_for_company_until_a_request_needs_one(clock: task.Clock) -> None:
+    registry = FakeRegistry()
+    lookups = make(registry, clock)
+    lookups.prefetch("a")
+    clock.advance(0.1)
+    lookups.prefetch("b")
+    assert registry.calls == []
+    answer = ask(lookups, "b")  # now a request waits: the queue goes within batch_wait_ms
+    clock.advance(0.005)
+    assert registry.calls == [["a", "b"]] and answer[0].error is None
 
 
 def test_answers_are_cached_until_their_ttl_and_the_cache_is_bounded(clock: task.Clock) -> None:
@@ -95,7 +107,7 @@ def test_answers_are_cached_until_their_ttl_and_the_cache_is_bounded(clock: task
     lookups = make(registry, clock, cache_ttl_seconds=60)
     for url in ("a", "b", "c", "d"):
         lookups.prefetch(url)
-    clock.advance(0.005)
+    clock.advance(0.5)
     assert lookups.cached("a") is None  # beyond capacity 3: the least recently used went
     assert lookups.cached("d") is not None
     hit = ask(lookups, "d")
