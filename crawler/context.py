@@ -217,6 +217,7 @@ class ConsentContext:
         )
         self.started_at = (previous or {}).get("started_at") or now_rfc3339()
         self.runs = [*(previous or {}).get("runs", []), now_rfc3339()]
+        self.purges = (previous or {}).get("purges")  # recheck runs on this job, kept on resume
         self._ticker: task.LoopingCall | None = None
         crawler.signals.connect(self._opened, signal=signals.spider_opened)
         crawler.signals.connect(self._closed, signal=signals.spider_closed)
@@ -275,6 +276,7 @@ class ConsentContext:
             },
             "identity": crawler_identity(policy),
             "registry": self._registry_summary(),
+            **({"purges": self.purges} if self.purges else {}),
             "versions": versions(),
             "counts": {
                 "decisions": {
@@ -282,6 +284,11 @@ class ConsentContext:
                     "refused": self.store.counts["refused"],
                 },
                 "items": self.store.counts["items"],
+                **(
+                    {"tombstones": self.store.counts["tombstones"]}
+                    if self.store.counts["tombstones"]
+                    else {}
+                ),
                 "refused_by_signal": dict(sorted(self.store.refused_by_signal.items())),
             },
         }

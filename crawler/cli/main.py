@@ -14,6 +14,7 @@ from . import (
     demo_cmd,
     policy_cmd,
     provenance_cmd,
+    recheck_cmd,
     registry_cmd,
     report_cmd,
 )
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         provenance_cmd,
         report_cmd,
         registry_cmd,
+        recheck_cmd,
     ):
         module.register(sub)
     return parser

@@ -14,7 +14,9 @@ the records themselves: ``show`` reads the full line from its part, so what an o
 is always what the store holds (and what ``verify`` checks), and the index stays small.  It is
 disposable: built from the parts the manifest lists, it records that list, and a reader that
 finds it absent or different from the manifest's (a job that went on, a resumed job) builds it
-again.  The crawl writes it when a job ends (``store_index``).
+again.  The crawl writes it when a job ends (``store_index``); ``recheck`` writes it again
+after a purge, and the manifest's purge runs are recorded too, so an index from before a purge
+is rebuilt (a tombstone is an items row with use ``purged`` plus a ``tombstones`` row).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from crawler.store.objects import ObjectStore
 
 from .fields import REFUSING, authority, normalise_time, refusal_scope, refusing_signals
 from .jobs import Job, Line
+from .tombstone import is_tombstone
 
 INDEX_NAME: Final = "index.sqlite"
-SCHEMA_VERSION: Final = "2"
+SCHEMA_VERSION: Final = "3"
 _BATCH: Final = 5000
 KIND_CODES: Final = {"items": 1, "decisions": 2}
 
@@ -57,6 +60,8 @@ CREATE TABLE decisions (
     part INTEGER NOT NULL, line INTEGER NOT NULL);
 -- The reasons that made a decision a refusal (verdict refuse or error, in the refusal's scope).
 CREATE TABLE refusals (decision INTEGER NOT NULL, signal TEXT, verdict TEXT, detail TEXT);
+-- Items purged by ``recheck`` (their items row has use 'purged'): run, first reason, time.
+CREATE TABLE tombstones (item INTEGER NOT NULL, run TEXT, signal TEXT, purged_at TEXT);
 -- Every URL a record answers for (item: url, final url, redirect hops; decision: url, hops).
 CREATE TABLE urls (key INTEGER NOT NULL, kind INTEGER NOT NULL, ref INTEGER NOT NULL,
     PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;
@@ -75,6 +80,7 @@ CREATE INDEX decisions_domain ON decisions (domain);
 CREATE INDEX decisions_time ON decisions (decided_at);
 CREATE INDEX refusals_signal ON refusals (signal, decision);
 CREATE INDEX refusals_decision ON refusals (decision);
+CREATE INDEX tombstones_item ON tombstones (item);
 """
 
 
@@ -90,6 +96,13 @@ def url_key(url: str) -> int:
 def parts_signature(manifest: dict[str, Any]) -> str:
     """The manifest's part list, canonically: an index built from other parts is stale."""
     return json.dumps(manifest.get("parts") or {}, sort_keys=True, separators=(",", ":"))
+
+
+def purges_signature(manifest: dict[str, Any]) -> str:
+    """The manifest's purge runs: ``recheck`` rewrites parts in place (the part list does not
+    change), so an index built before a purge is stale by this instead."""
+    runs = [(p.get("run_id"), p.get("purged")) for p in manifest.get("purges") or []]
+    return json.dumps(runs, separators=(",", ":"))
 
 
 # -- building --------------------------------------------------------------------------------
@@ -150,6 +163,9 @@ class _Builder:
 
     def item(self, row_id: int, line: Line) -> None:
         rec = line.record
+        if is_tombstone(rec):
+            self.tombstone(row_id, line)
+            return
         prov = rec.get("provenance") or {}
         final_url = rec.get("final_url") or rec.get("url")
         self.add(
@@ -169,6 +185,30 @@ class _Builder:
             ),
         )
         self.urls("items", row_id, (rec.get("url"), final_url, *_hop_urls(prov)))
+
+    def tombstone(self, row_id: int, line: Line) -> None:
+        rec = line.record
+        final_url = rec.get("final_url") or rec.get("url")
+        self.add(
+            "items",
+            (
+                row_id,
+                rec.get("item_id"),
+                rec.get("url"),
+                final_url,
+                None,
+                None,
+                rec.get("content_sha256"),
+                self.domain(final_url),
+                "purged",
+                self.part("items", line.part),
+                line.line,
+            ),
+        )
+        signal = (rec.get("reason") or {}).get("signal")
+        purged_at = normalise_time(rec.get("purged_at")) or rec.get("purged_at")
+        self.add("tombstones", (row_id, rec.get("purge_run"), signal, purged_at))
+        self.urls("items", row_id, (rec.get("url"), final_url))
 
     def decision(self, row_id: int, line: Line) -> None:
         rec = line.record
@@ -234,6 +274,7 @@ def build_index(objects: ObjectStore, job_id: str) -> bytes:
                 "schema": SCHEMA_VERSION,
                 "job_id": job.job_id,
                 "parts": parts_signature(job.manifest),
+                "purges": purges_signature(job.manifest),
                 "built_at": normalise_time(datetime.now(UTC).isoformat()) or "",
                 "items": str(counts["items"]),
                 "decisions": str(counts["decisions"]),
@@ -309,6 +350,8 @@ def open_index(job: Job, *, save: bool = True, log: Callable[[str], None] = prin
             problem = f"is the index of job {meta.get('job_id')!r}"
         elif meta.get("parts") != parts_signature(job.manifest):
             problem = "does not match the manifest's parts"
+        elif meta.get("purges") != purges_signature(job.manifest):
+            problem = "predates the manifest's last purge"
         else:
             return index
         index.close()

@@ -17,6 +17,7 @@ from typing import Any
 from .index import Index, url_key
 from .jobs import Job, Line
 from .text import pairs
+from .tombstone import describe, is_tombstone, item_id_of
 
 ITEM_ID = re.compile(r"[0-9a-f]{8,32}")
 
@@ -62,7 +63,7 @@ def find(job: Job, index: Index, query: str) -> dict[str, Any]:
         for line in _read(job, index, "items", {r["id"] for r in rows})
         if not urls or urls & _urls_of("items", line.record)  # not a 64-bit key collision
     ]
-    item_ids = {(line.record.get("provenance") or {}).get("item_id") for line in items}
+    item_ids = {item_id_of(line.record) for line in items}
     # The decision that kept an item is written under the item's final URL.
     wanted = urls | {str(r["final_url"]) for r in rows if r["final_url"]}
     keys = [url_key(u) for u in wanted]
@@ -115,8 +116,40 @@ def evidence_status(job: Job, sha256: str, cache: dict[str, str]) -> str:
     return cache[sha256]
 
 
+def render_tombstone(found: dict[str, Any]) -> str:
+    """A purged item: what was purged, when, why, under which policy; its content is gone."""
+    rec = found["record"]
+    policy = rec.get("policy") or {}
+    registry = rec.get("registry") or {}
+    out = [f"item {rec.get('item_id')}  ({found['key']} line {found['line']})"]
+    out.append(f"  {describe(rec)}")
+    facts: list[tuple[str, object]] = [
+        ("url", rec.get("url")),
+        ("final url", rec.get("final_url")),
+        ("content sha256", rec.get("content_sha256")),
+        ("purge run", rec.get("purge_run")),
+        ("policy", f"{policy.get('name')} sha256 {policy.get('sha256')}"),
+        ("signals from", rec.get("signals_from") or "-"),
+    ]
+    if registry:
+        answer = "opted out" if registry.get("opted_out") else "not opted out"
+        detail = f": {registry['detail']}" if registry.get("detail") else ""
+        facts.append(("registry", f"{registry.get('source')} {answer}{detail}"))
+    out.append(pairs(facts).rstrip("\n"))
+    out.append("  reasons:")
+    for reason in rec.get("reasons") or []:
+        out.append(
+            f"    - {reason.get('signal')} ({reason.get('scope')}) {reason.get('verdict')}: "
+            f"{reason.get('detail')}"
+        )
+    out.append("  content: removed from the store (the decision below is the crawl's)")
+    return "\n".join(out) + "\n"
+
+
 def render_item(job: Job, found: dict[str, Any], cache: dict[str, str]) -> str:
     rec = found["record"]
+    if is_tombstone(rec):
+        return render_tombstone(found)
     prov = rec.get("provenance") or {}
     decision = prov.get("decision") or {}
     policy = prov.get("policy") or {}

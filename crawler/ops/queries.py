@@ -112,10 +112,15 @@ def stats(job: Job, index: Index, top: int = 10) -> dict[str, Any]:
     by_signal = conn.execute(
         "SELECT signal, COUNT(DISTINCT decision) FROM refusals GROUP BY signal ORDER BY signal"
     ).fetchall()
+    purged = conn.execute(
+        "SELECT signal, COUNT(*) FROM tombstones GROUP BY signal ORDER BY signal"
+    ).fetchall()
     return {
         "job_id": job.job_id,
         "status": job.manifest.get("status"),
-        "items": scalar("SELECT COUNT(*) FROM items"),
+        "items": scalar("SELECT COUNT(*) FROM items WHERE use IS NOT 'purged'"),
+        "purged": scalar("SELECT COUNT(*) FROM tombstones"),
+        "purged_by_signal": {signal: n for signal, n in purged},
         "decisions": {
             "total": scalar("SELECT COUNT(*) FROM decisions"),
             "kept": scalar(f"SELECT COUNT(*) FROM decisions WHERE {kept_sql}"),
@@ -144,11 +149,15 @@ def render_stats(data: dict[str, Any]) -> str:
                 ("    fetch refused", d["fetch_refused"]),
                 ("    use refused", d["use_refused"]),
                 ("items stored", data["items"]),
+                ("items purged", data["purged"]),
             ]
         )
     )
     out.append("\nrefused by signal (URLs)\n")
     out.append(table(["signal", "refused"], sorted(data["refused_by_signal"].items())))
+    if data["purged"]:
+        out.append("\npurged after the crawl by `recheck`, by signal (items)\n")
+        out.append(table(["signal", "purged"], sorted(data["purged_by_signal"].items())))
     shown = len(data["top_domains"])
     out.append(f"\ntop {shown} of {data['domains_total']} domains (URLs decided)\n")
     rows = [(r["domain"], r["decisions"], r["kept"], r["refused"]) for r in data["top_domains"]]

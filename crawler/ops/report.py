@@ -62,7 +62,10 @@ def report_data(job: Job, index: Index, top: int = 10) -> dict[str, Any]:
         "COALESCE(SUM(d.fetch = 'refused'), 0) AS fetch_refused FROM decisions d"
     )[0]
     totals["use_refused"] = totals["refused"] - totals["fetch_refused"]
-    totals["items"] = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    totals["items"] = conn.execute(
+        "SELECT COUNT(*) FROM items WHERE use IS NOT 'purged'"
+    ).fetchone()[0]
+    totals["purged"] = conn.execute("SELECT COUNT(*) FROM tombstones").fetchone()[0]
     permitted: Counter[str] = Counter()
     for row in rows(f"SELECT allowing, COUNT(*) AS n FROM decisions d WHERE {KEPT} GROUP BY 1"):
         for signal in row["allowing"].split():
@@ -102,6 +105,12 @@ def report_data(job: Job, index: Index, top: int = 10) -> dict[str, Any]:
         "domains": domains,
         "top_refusing_domains": refusing,
         "error_refusals": errors,
+        # Items purged after the crawl by `recheck`, by the signal that now refuses them.
+        "purged": rows(
+            "SELECT signal, COUNT(*) AS purged, COUNT(DISTINCT run) AS runs, "
+            "MIN(purged_at) AS first, MAX(purged_at) AS last FROM tombstones "
+            "GROUP BY signal ORDER BY purged DESC, signal"
+        ),
     }
 
 
@@ -136,6 +145,7 @@ def render_text(data: dict[str, Any]) -> str:
                 ("  fetch refused", totals["fetch_refused"]),
                 ("  use refused", totals["use_refused"]),
                 ("items stored", totals["items"]),
+                ("items purged", totals["purged"]),
             ]
         )
     )
@@ -154,6 +164,9 @@ def render_text(data: dict[str, Any]) -> str:
         for e in data["error_refusals"]
     ]
     out.append(table(["signal", "domain", "refused", "example reason"], errors))
+    out.append("\npurged after the crawl (`recheck`: refused under a later policy or registry)\n")
+    purged = [(p["signal"], p["purged"], p["runs"], p["last"]) for p in data["purged"]]
+    out.append(table(["signal", "purged", "runs", "last purge"], purged))
     return "".join(out)
 
 

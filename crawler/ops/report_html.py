@@ -130,6 +130,7 @@ def render_html(data: dict[str, Any]) -> str:
         [e["signal"], e["domain"], e["refused"], e["detail"] or "", e["example_url"] or ""]
         for e in data["error_refusals"]
     ]
+    purged = [[p["signal"], p["purged"], p["runs"], p["last"]] for p in data["purged"]]
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -140,10 +141,11 @@ def render_html(data: dict[str, Any]) -> str:
         _table(["", ""], facts),
         '<h2 id="totals">URLs decided</h2>',
         f'<p data-decided="{totals["decided"]}" data-kept="{totals["kept"]}" '
-        f'data-refused="{totals["refused"]}" data-items="{totals["items"]}">'
+        f'data-refused="{totals["refused"]}" data-items="{totals["items"]}" '
+        f'data-purged="{totals["purged"]}">'
         f"{totals['decided']} URLs decided: {totals['kept']} kept, {totals['refused']} refused "
         f"({totals['fetch_refused']} not fetched, {totals['use_refused']} fetched but not used); "
-        f"{totals['items']} items stored.</p>",
+        f"{totals['items']} items stored, {totals['purged']} purged after the crawl.</p>",
         _chart("kept-vs-refused", "Kept vs refused", ("outcome", "URLs"), kept_refused),
         _chart("refusals-by-signal", "Refusals by signal", ("signal", "URLs refused"), by_signal),
         _chart(
@@ -161,6 +163,10 @@ def render_html(data: dict[str, Any]) -> str:
         _table(["domain", "decided", "kept", "refused", "refusing signals"], domains, {1, 2, 3}),
         '<h2 id="errors">Refusals caused by errors</h2>',
         _table(["signal", "domain", "refused", "example reason", "example URL"], errors, {2}),
+        '<h2 id="purged">Purged after the crawl</h2>',
+        '<p class="muted">Items deleted by <code>recheck</code> because a later policy or '
+        "registry answer refuses them; a tombstone keeps what was purged, when and why.</p>",
+        _table(["signal", "purged", "runs", "last purge"], purged, {1, 2}),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

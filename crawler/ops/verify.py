@@ -13,7 +13,10 @@ What is checked, and why each can fail in practice:
 * each item's id is ``sha256(final_url + "\\n" + content_sha256)[:32]`` and no id repeats;
 * an item's ``html_sha256``, where present, matches its ``html`` (items store decoded HTML,
   while ``content_sha256`` is of the raw body bytes, which are not kept, so this is what can
-  be recomputed); items without the field are counted, not failed.
+  be recomputed); items without the field are counted, not failed;
+* a tombstone (an item ``recheck`` purged) has its fields and no content left, keeps its
+  item's id, and is counted by the manifest (``counts.tombstones``, and per purge run in
+  ``purges``, whose logs must exist); ``counts.items`` counts live items only.
 
 Everything is streamed part by part; only item ids and evidence hashes are held in memory.
 """
@@ -30,8 +33,10 @@ from crawler.records import item_id_for
 
 from .fields import refusal_scope
 from .jobs import GZIP_ERRORS, KINDS, Job, iter_raw_lines, parse_line
+from .tombstone import TOMBSTONE_FIELDS, is_tombstone
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
+CONTENT_FIELDS = ("title", "text", "html", "attribution")
 
 
 @dataclass
@@ -76,6 +81,7 @@ class _Verifier:
         self.item_ids: dict[str, tuple[str, int]] = {}
         self.kept = self.refused = 0
         self.by_signal: Counter[str] = Counter()
+        self.purge_runs: Counter[str] = Counter()
 
     def problem(
         self, kind: str, key: str, detail: str, part: str | None = None, line: int | None = None
@@ -122,7 +128,9 @@ class _Verifier:
                     self.problem("bad-line", key, f"not a JSON record: {exc}", name, count)
                     continue
                 self.report.checked[kind] += 1
-                if kind == "items":
+                if kind == "items" and is_tombstone(record):
+                    self.tombstone(record, key, name, count)
+                elif kind == "items":
                     self.item(record, key, name, count)
                 else:
                     self.decision(record, key, name, count)
@@ -151,7 +159,39 @@ class _Verifier:
 
     def item(self, rec: dict[str, Any], key: str, part: str, line: int) -> None:
         prov = rec.get("provenance") or {}
-        item_id = prov.get("item_id")
+        self.item_id(rec, prov.get("item_id"), key, part, line)
+        if "html_sha256" in rec:
+            html = rec.get("html")
+            actual = hashlib.sha256(str(html).encode("utf-8")).hexdigest()
+            if not isinstance(html, str) or actual != rec["html_sha256"]:
+                self.problem(
+                    "html-sha256",
+                    key,
+                    f"html hashes to {actual}, the line says {rec['html_sha256']}",
+                    part,
+                    line,
+                )
+            self.report.checked["html_sha256"] += 1
+        else:
+            self.report.checked["html_sha256_absent"] += 1
+        for name, signal in (prov.get("signals") or {}).items():
+            if isinstance(signal, dict) and signal.get("sha256") is not None:
+                self.refer(signal["sha256"], key, part, line, f"signals.{name}.sha256")
+        self.reasons((prov.get("decision") or {}).get("reasons"), key, part, line)
+
+    def tombstone(self, rec: dict[str, Any], key: str, part: str, line: int) -> None:
+        self.report.checked["tombstones"] += 1
+        self.purge_runs[str(rec.get("purge_run"))] += 1
+        self.item_id(rec, rec.get("item_id"), key, part, line)
+        absent = [name for name in TOMBSTONE_FIELDS if name not in rec]
+        if absent:
+            self.problem("tombstone", key, f"tombstone lacks {', '.join(absent)}", part, line)
+        left = [name for name in CONTENT_FIELDS if rec.get(name)]
+        if left:
+            self.problem("tombstone", key, f"purged content is still here: {left}", part, line)
+        self.reasons(rec.get("reasons"), key, part, line)
+
+    def item_id(self, rec: dict[str, Any], item_id: Any, key: str, part: str, line: int) -> None:
         expected = item_id_for(str(rec.get("final_url")), str(rec.get("content_sha256")))
         if item_id != expected:
             self.problem(
@@ -172,24 +212,6 @@ class _Verifier:
                     part,
                     line,
                 )
-        if "html_sha256" in rec:
-            html = rec.get("html")
-            actual = hashlib.sha256(str(html).encode("utf-8")).hexdigest()
-            if not isinstance(html, str) or actual != rec["html_sha256"]:
-                self.problem(
-                    "html-sha256",
-                    key,
-                    f"html hashes to {actual}, the line says {rec['html_sha256']}",
-                    part,
-                    line,
-                )
-            self.report.checked["html_sha256"] += 1
-        else:
-            self.report.checked["html_sha256_absent"] += 1
-        for name, signal in (prov.get("signals") or {}).items():
-            if isinstance(signal, dict) and signal.get("sha256") is not None:
-                self.refer(signal["sha256"], key, part, line, f"signals.{name}.sha256")
-        self.reasons((prov.get("decision") or {}).get("reasons"), key, part, line)
 
     def decision(self, rec: dict[str, Any], key: str, part: str, line: int) -> None:
         for carrier, sha in (rec.get("evidence") or {}).items():
@@ -224,8 +246,10 @@ class _Verifier:
         key = f"{self.job.prefix}/manifest.json"
         counts = self.job.manifest.get("counts") or {}
         decisions = counts.get("decisions") or {}
+        tombstones = self.report.checked["tombstones"]
         expected = {
-            "items": (counts.get("items"), self.report.checked["items"]),
+            "items": (counts.get("items"), self.report.checked["items"] - tombstones),
+            "tombstones": (counts.get("tombstones", 0), tombstones),
             "decisions.kept": (decisions.get("kept"), self.kept),
             "decisions.refused": (decisions.get("refused"), self.refused),
         }
@@ -238,6 +262,20 @@ class _Verifier:
         for name, (said, found) in expected.items():
             if said != found:
                 self.problem("count", key, f"counts.{name} is {said}, the parts hold {found}")
+        self.purges(key)
+
+    def purges(self, key: str) -> None:
+        listed = {str(p.get("run_id")): p for p in self.job.manifest.get("purges") or []}
+        for run in sorted(set(listed) | set(self.purge_runs)):
+            said = (listed.get(run) or {}).get("purged", 0)
+            if said != self.purge_runs[run]:
+                detail = f"purge run {run} purged {said}, the parts hold {self.purge_runs[run]}"
+                self.problem("count", key, detail)
+            log = (listed.get(run) or {}).get("log")
+            if log is not None:
+                self.report.checked["purge_logs"] += 1
+                if not self.job.objects.exists(str(log)):
+                    self.problem("missing-purge-log", str(log), f"the log of purge run {run}")
 
 
 def verify(job: Job) -> Report:
@@ -246,10 +284,15 @@ def verify(job: Job) -> Report:
 
 def render(report: Report, location: str) -> str:
     c = report.checked
+    purged = (
+        f" ({c['tombstones']} tombstones; {c['purge_logs']} purge logs checked)"
+        if c["tombstones"] or c["purge_logs"]
+        else ""
+    )
     out = [
         f"verify job {report.job_id} in {location} (status {report.status})",
         f"  parts: {c['items_parts']} item parts, {c['decisions_parts']} decision parts read",
-        f"  items: {c['items']} lines; {c['item_ids']} item ids recomputed; "
+        f"  items: {c['items']} lines{purged}; {c['item_ids']} item ids recomputed; "
         f"{c['html_sha256']} html_sha256 checked, {c['html_sha256_absent']} without one",
         f"  decisions: {c['decisions']} lines",
         f"  evidence: {c['evidence_objects']} objects hashed, {c['evidence_refs']} references",

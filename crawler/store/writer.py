@@ -17,7 +17,9 @@ import json
 import logging
 import re
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,8 +34,20 @@ from .uploader import Upload, Uploader
 PART_COMPRESSLEVEL = 6
 
 logger = logging.getLogger(__name__)
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# JSON may hold these raw inside strings, but str.splitlines() (readers of JSON lines) breaks
+# lines at them: a page with U+2028 in its text would split its item line in two.
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 KINDS = ("items", "decisions")
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    """One JSON line: no character any reader could take for a line break."""
+    text = _encode(record)
+    for char, escaped in _LINE_BREAKS:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
 
 
 class _Journal:
@@ -68,12 +82,15 @@ class JobWriter:
         part_max_bytes: int = 64 * 1024 * 1024,
         part_max_seconds: float = 300.0,
         resume: bool = False,
+        manifest_key: str | None = None,
     ) -> None:
         self.objects = objects
         self.location = objects.location
         self.job_id = job_id
         self.worker = worker
         self.prefix = f"jobs/{job_id}"
+        # Multi-worker jobs: each worker its own manifest, merged into the job's (crawler.scale).
+        self.manifest_key = manifest_key or f"{self.prefix}/manifest.json"
         self.spool = spool
         self.limits = (part_max_lines, part_max_bytes, part_max_seconds)
         self.outbox = spool / "outbox"
@@ -87,11 +104,19 @@ class JobWriter:
         self._evidence_seen: set[str] = set()
         self._manifests = 0
         # Counts over the whole job, earlier runs of a resumed job included.
-        self.counts: dict[str, int] = {"items": 0, "kept": 0, "refused": 0}
+        self.counts: dict[str, int] = {"items": 0, "kept": 0, "refused": 0, "tombstones": 0}
         self.refused_by_signal: dict[str, int] = {}
         self._seq = {kind: self._last_seq(kind) for kind in KINDS}
+        # What this worker's stored parts hold (counts and, as "lines:<kind>", lines written by
+        # this process), updated by the uploader thread: a manifest written from it lists only
+        # what is in the store.  ``written`` counts the lines appended by this process.
+        self._lock = threading.Lock()
+        self._stored: dict[str, int] = {}
+        self.stored_version = 0
+        self.written = dict.fromkeys(KINDS, 0)
         if resume:
             self._recover()
+        self._cut = {kind: self._kind_counts(kind) for kind in KINDS}
         self.journals = {kind: _Journal(spool / f"{kind}.journal") for kind in KINDS}
 
     # -- parts -------------------------------------------------------------------------------
@@ -114,11 +139,37 @@ class JobWriter:
         journal = self.journals[kind]
         if journal.lines == 0:
             return
+        counts = self._kind_counts(kind)
+        tally = _difference(counts, self._cut[kind])
+        tally[f"lines:{kind}"] = journal.lines
+        self._cut[kind] = counts
         journal.close()
-        self._make_part(kind, journal.path)
+        self._make_part(kind, journal.path, tally=tally)
         self.journals[kind] = _Journal(journal.path)
 
-    def _make_part(self, kind: str, journal_path: Path, *, skip_known: bool = False) -> None:
+    def rotate(self) -> None:
+        """Close every journal into a part now (without waiting for the store)."""
+        for kind in KINDS:
+            self._rotate(kind)
+
+    def _kind_counts(self, kind: str) -> dict[str, int]:
+        """The counts lines of ``kind`` make; a part's share is a difference of two of these."""
+        if kind == "items":
+            return {k: v for k, v in self.counts.items() if k not in ("kept", "refused")}
+        return {
+            "kept": self.counts["kept"],
+            "refused": self.counts["refused"],
+            **{f"signal:{s}": n for s, n in self.refused_by_signal.items()},
+        }
+
+    def _make_part(
+        self,
+        kind: str,
+        journal_path: Path,
+        *,
+        skip_known: bool = False,
+        tally: dict[str, int] | None = None,
+    ) -> None:
         """Compress a journal into an outbox part, queue it, then empty the journal.
 
         The part is in place before the journal is emptied: a kill in between leaves the lines
@@ -127,7 +178,9 @@ class JobWriter:
         data = journal_path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]  # a line cut by a kill is dropped
         if skip_known:
+            before = self._kind_counts(kind)
             complete = self._unknown_lines(kind, complete)
+            tally = _difference(self._kind_counts(kind), before)
         if complete:
             self._seq[kind] += 1
             name = f"part-{self.worker}-{self._seq[kind]:05d}.jsonl.gz"
@@ -135,7 +188,7 @@ class JobWriter:
             tmp = final.with_name(name + ".tmp")
             tmp.write_bytes(gzip.compress(complete, PART_COMPRESSLEVEL, mtime=0))
             tmp.replace(final)
-            self._queue_part(kind, final, complete.count(b"\n"))
+            self._queue_part(kind, final, complete.count(b"\n"), tally or {})
         journal_path.write_bytes(b"")
 
     def _unknown_lines(self, kind: str, data: bytes) -> bytes:
@@ -150,9 +203,13 @@ class JobWriter:
                 keep.append(raw)
         return b"".join(keep)
 
-    def _queue_part(self, kind: str, path: Path, lines: int) -> None:
+    def _queue_part(self, kind: str, path: Path, lines: int, tally: dict[str, int]) -> None:
         def done() -> None:
-            self.parts[kind][path.name] = lines
+            with self._lock:
+                self.parts[kind][path.name] = lines
+                for key, value in tally.items():
+                    self._stored[key] = self._stored.get(key, 0) + value
+                self.stored_version += 1
 
         self.uploader.submit(Upload(f"{self.prefix}/{kind}/{path.name}", path, done))
 
@@ -162,45 +219,62 @@ class JobWriter:
         Everything is read and remembered before anything new is queued, so an upload racing
         the recovery cannot hide a line from it.
         """
+        mine = re.compile(rf"part-{re.escape(self.worker)}-\d+\.jsonl\.gz$")
         for kind in KINDS:
             for key in self.objects.list(f"{self.prefix}/{kind}/"):
-                if key.endswith(".jsonl.gz"):
-                    lines = read_part_bytes(self.objects.get(key))
-                    self.parts[kind].setdefault(key.rsplit("/", 1)[1], len(lines))
-                    self._remember(kind, lines)
-        outbox: list[tuple[str, Path, int]] = []
+                if not key.endswith(".jsonl.gz"):
+                    continue
+                lines = read_part_bytes(self.objects.get(key))
+                if not mine.search(key):  # another worker's: known, so never stored twice
+                    self._remember(kind, lines, count=False)
+                    continue
+                self.parts[kind].setdefault(key.rsplit("/", 1)[1], len(lines))
+                before = self._kind_counts(kind)
+                self._remember(kind, lines)
+                for name, value in _difference(self._kind_counts(kind), before).items():
+                    self._stored[name] = self._stored.get(name, 0) + value
+        outbox: list[tuple[str, Path, int, dict[str, int]]] = []
         for kind in KINDS:
             for tmp in (self.outbox / kind).glob("*.tmp"):
                 tmp.unlink()
             for path in sorted((self.outbox / kind).glob("*.jsonl.gz")):
                 lines = read_part_bytes(path.read_bytes())
+                before = self._kind_counts(kind)
                 self._remember(kind, lines)
-                outbox.append((kind, path, len(lines)))
+                tally = _difference(self._kind_counts(kind), before)
+                outbox.append((kind, path, len(lines), tally))
         for kind in KINDS:
             journal = self.spool / f"{kind}.journal"
             if journal.exists():
                 self._make_part(kind, journal, skip_known=True)
-        for kind, path, count in outbox:
-            self._queue_part(kind, path, count)
+        for kind, path, count, tally in outbox:
+            self._queue_part(kind, path, count, tally)
         for path in (self.outbox / "evidence").glob("*"):
             self.uploader.submit(Upload(f"evidence/{path.name}", path, only_if_absent=True))
 
-    def _remember(self, kind: str, lines: list[dict[str, Any]]) -> bool:
-        """Note lines already held; True when the last of them was new."""
+    def _remember(self, kind: str, lines: list[dict[str, Any]], count: bool = True) -> bool:
+        """Note lines already held; True when the last of them was new.  ``count``: False for
+        another worker's lines (known, so not stored again, but counted by that worker)."""
         new = False
         for line in lines:
             if kind == "items":
-                item_id = line.get("provenance", {}).get("item_id")
+                # A purged item (``recheck``) stays known by its id: never stored again.
+                purged = line.get("tombstone") is True
+                item_id = (
+                    line.get("item_id") if purged else line.get("provenance", {}).get("item_id")
+                )
                 new = not item_id or item_id not in self.item_ids
                 if item_id and new:
                     self.item_ids.add(item_id)
-                    self.counts["items"] += 1
+                    if count:
+                        self.counts["tombstones" if purged else "items"] += 1
             else:
                 key = (line.get("url", ""), line.get("fetch", ""), line.get("use", ""))
                 new = key not in self.decided
                 if new:
                     self.decided.add(key)
-                    self._count_decision(line)
+                    if count:
+                        self._count_decision(line)
         return new
 
     def _count_decision(self, line: dict[str, Any]) -> None:
@@ -214,6 +288,7 @@ class JobWriter:
     def _write(self, kind: str, record: dict[str, Any]) -> None:
         journal = self.journals[kind]
         journal.append((_dumps(record) + "\n").encode("utf-8"))
+        self.written[kind] += 1
         max_lines, max_bytes, max_seconds = self.limits
         if (
             journal.lines >= max_lines
@@ -262,19 +337,30 @@ class JobWriter:
 
     # -- manifest and closing ------------------------------------------------------------------
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
-        parts = {
+    def stored_state(self) -> tuple[int, dict[str, Any], dict[str, int]]:
+        """(version, parts, tally) of what this worker has in the store, taken together."""
+        with self._lock:
+            return self.stored_version, self._parts_listing(), dict(self._stored)
+
+    def _parts_listing(self) -> dict[str, Any]:
+        return {
             kind: [{"name": n, "lines": c} for n, c in sorted(self.parts[kind].items())]
             for kind in KINDS
         }
-        data = (
-            json.dumps({**manifest, "parts": parts}, indent=2, ensure_ascii=False, sort_keys=True)
-            + "\n"
-        )
+
+    def write_manifest(
+        self, manifest: dict[str, Any], on_done: Callable[[], None] | None = None
+    ) -> None:
+        """Queue the manifest (with the stored parts, unless it lists its own) for the store;
+        ``on_done`` runs once it is stored."""
+        if "parts" not in manifest:
+            with self._lock:
+                manifest = {**manifest, "parts": self._parts_listing()}
+        data = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         self._manifests += 1  # each write its own file: a queued upload never loses the last
         path = self.spool / f"manifest-{self._manifests:06d}.json"
         path.write_text(data, encoding="utf-8")
-        self.uploader.submit(Upload(f"{self.prefix}/manifest.json", path))
+        self.uploader.submit(Upload(self.manifest_key, path, on_done))
 
     def flush(self, timeout: float) -> bool:
         """Rotate every journal and wait for the outbox to empty; True when all is stored."""
@@ -307,6 +393,22 @@ class JobWriter:
                 self.job_id,
             )
         return stored
+
+
+def _difference(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+
+
+def stored_counts(tally: dict[str, int]) -> dict[str, Any]:
+    """A stored tally as a manifest's ``counts``."""
+    signals = {k.split(":", 1)[1]: v for k, v in tally.items() if k.startswith("signal:") and v}
+    items = {k: v for k, v in tally.items() if ":" not in k and k not in ("kept", "refused")}
+    return {
+        "decisions": {"kept": tally.get("kept", 0), "refused": tally.get("refused", 0)},
+        **{k: v for k, v in items.items() if v or k == "items"},
+        "items": tally.get("items", 0),
+        "refused_by_signal": dict(sorted(signals.items())),
+    }
 
 
 def _remove_empty_parents(path: Path) -> None:
