@@ -54,13 +54,14 @@ class ConsentAddon:
         settings.set_in_component_priority_dict(
             dmw, OriginPolicyMiddleware, PRIORITIES["origin_policy"]
         )
-        settings.set_in_component_priority_dict(dmw, RegistryMiddleware, PRIORITIES["registry"])
         settings.set_in_component_priority_dict(
             dmw, ResponseConsentMiddleware, PRIORITIES["response_consent"]
         )
-        settings.set_in_component_priority_dict(
-            "SPIDER_MIDDLEWARES", RegistryPrefetchMiddleware, PRIORITIES["registry_prefetch"]
-        )
+        if settings.get("CONSENT_REGISTRY") or policy.registry.enabled:
+            settings.set_in_component_priority_dict(dmw, RegistryMiddleware, PRIORITIES["registry"])
+            settings.set_in_component_priority_dict(
+                "SPIDER_MIDDLEWARES", RegistryPrefetchMiddleware, PRIORITIES["registry_prefetch"]
+            )
         settings.set_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", ProvenanceMiddleware, PRIORITIES["provenance"]
         )

@@ -30,7 +30,7 @@ class RegistryMiddleware(ConsentComponent):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         if self.context.registry is None:
-            raise NotConfigured("no opt-out registry configured")
+            raise NotConfigured  # the add-on installs it only with a registry
         self.lookups = self.context.registry
 
     async def process_request(self, request: Request) -> None:

@@ -28,7 +28,7 @@ class RegistryPrefetchMiddleware(ConsentComponent):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         if self.context.registry is None:
-            raise NotConfigured("no opt-out registry configured")
+            raise NotConfigured  # the add-on installs it only with a registry
         self.lookups = self.context.registry
         self.lookahead = crawler.settings.getint("CONSENT_REGISTRY_LOOKAHEAD", 5000)
 
