@@ -176,6 +176,8 @@ class OutageProxy:
     and cuts every open one (moto's own stop() can leave keep-alive connections serving),
     ``up()`` listens again on the same port."""
 
+    host = "127.0.0.1"  # where it listens (subclasses may take another loopback address)
+
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self._sockets: set[socket.socket] = set()
@@ -191,7 +193,7 @@ class OutageProxy:
     def _listen(self, port: int) -> socket.socket:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
+        listener.bind((self.host, port))
         listener.listen(64)
         return listener
 

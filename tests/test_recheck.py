@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,12 +59,7 @@ def _origin(name: str) -> Origin:
 class SecondAddress(OutageProxy):
     """A forwarder listening on 127.0.0.2: an origin with a host of its own."""
 
-    def _listen(self, port: int) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.2", port))
-        listener.listen(64)
-        return listener
+    host = "127.0.0.2"
 
 
 @dataclass

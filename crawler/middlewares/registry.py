@@ -26,13 +26,17 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 
-class RegistryMiddleware(ConsentComponent):
+class RegistryComponent(ConsentComponent):
+    """A consent component that works with the crawl's registry lookups."""
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         if self.context.registry is None:
             raise NotConfigured  # the add-on installs it only with a registry
         self.lookups = self.context.registry
 
+
+class RegistryMiddleware(RegistryComponent):
     async def process_request(self, request: Request) -> None:
         if not is_consent_target(request):
             return

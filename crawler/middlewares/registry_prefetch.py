@@ -14,22 +14,18 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
-from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from crawler.context import ConsentComponent
 from crawler.middlewares.origin_policy import is_consent_target
+from crawler.middlewares.registry import RegistryComponent
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 
-class RegistryPrefetchMiddleware(ConsentComponent):
+class RegistryPrefetchMiddleware(RegistryComponent):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        if self.context.registry is None:
-            raise NotConfigured  # the add-on installs it only with a registry
-        self.lookups = self.context.registry
         self.lookahead = crawler.settings.getint("CONSENT_REGISTRY_LOOKAHEAD", 5000)
 
     def _ahead(self, obj: Any) -> Any:
