@@ -7,6 +7,9 @@
 * bounded: least recently used origins are dropped beyond ``capacity``.
 
 A failed fetch is an entry too (robots.txt status 0 → complete disallow), never an allow.
+
+``shared`` (multi-worker mode, ``crawler.scale.origin_store``) stands between this cache and
+the fetch: a miss here asks the workers' shared cache, which fetches only when no worker has.
 """
 
 from __future__ import annotations
@@ -14,17 +17,30 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from crawler.records import OriginFiles
 
+Fetch = Callable[[str], Awaitable[OriginFiles]]
+
+
+class SharedOrigins(Protocol):
+    async def get(self, origin: str, fetch: Fetch) -> OriginFiles: ...
+
 
 class OriginCache:
-    def __init__(self, capacity: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        clock: Callable[[], float] = time.time,
+        shared: SharedOrigins | None = None,
+    ) -> None:
         self.capacity = capacity
         self.clock = clock
+        self.shared = shared
         self._entries: OrderedDict[str, OriginFiles] = OrderedDict()
         self._waiting: dict[str, list[Deferred[OriginFiles]]] = {}
         self.hits = self.misses = self.expired = self.waits = 0
@@ -33,7 +49,7 @@ class OriginCache:
         """The entry for ``origin`` if present, fresh or not (for a request already decided)."""
         return self._entries.get(origin)
 
-    async def get(self, origin: str, fetch: Callable[[str], Awaitable[OriginFiles]]) -> OriginFiles:
+    async def get(self, origin: str, fetch: Fetch) -> OriginFiles:
         entry = self._entries.get(origin)
         if entry is not None:
             if self.clock() < entry.expires_at:
@@ -50,7 +66,10 @@ class OriginCache:
         self.misses += 1
         self._waiting[origin] = []
         try:
-            entry = await fetch(origin)
+            if self.shared is None:
+                entry = await fetch(origin)
+            else:
+                entry = await self.shared.get(origin, fetch)
         except Exception as exc:
             for waiter in self._waiting.pop(origin):
                 waiter.errback(exc)

@@ -16,6 +16,9 @@ wait in the scheduler their URLs are already on their way to the registry, in ba
   it goes straight back (the request is refused, signal ``registry``); with ``"defer"`` the URL
   is asked again with backoff until ``defer_max_seconds`` after it was first asked, and only
   then refused.
+* shared (multi-worker mode, ``crawler.scale.registry_store``): a batch first takes the answers
+  another worker already got, and sends only the rest; answers (never errors) are shared for
+  what is left of their TTL.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.base import DelayedCall
@@ -46,6 +49,16 @@ RETRY_CAP_SECONDS = 30.0
 Lookup = Callable[[Sequence[str]], dict[str, RegistryAnswer]]
 
 
+class SharedAnswers(Protocol):
+    """Answers shared by the workers of a job; called from the lookup thread."""
+
+    def get_many(self, urls: Sequence[str]) -> dict[str, tuple[RegistryAnswer, float]]:
+        """Known answers, each with the seconds it may still be used."""
+        ...
+
+    def put_many(self, answers: Mapping[str, RegistryAnswer], ttl_seconds: float) -> None: ...
+
+
 class RegistryLookups:
     def __init__(
         self,
@@ -58,6 +71,7 @@ class RegistryLookups:
         reactor: Any = None,
         run_in_thread: Callable[..., Deferred[Any]] = deferToThread,
         awaitable: Callable[[Deferred[Any]], Any] = maybe_deferred_to_future,
+        shared: SharedAnswers | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings
@@ -69,6 +83,8 @@ class RegistryLookups:
         self.reactor: Any = reactor  # anything with callLater (unit tests: a task.Clock)
         self.run_in_thread = run_in_thread
         self.awaitable = awaitable  # how a Deferred is awaited under the running reactor
+        self.shared = shared
+        self._shared_left: dict[str, float] = {}  # URL -> TTL left of an answer shared with us
         self._cache: OrderedDict[str, tuple[float, RegistryAnswer]] = OrderedDict()
         self._waiting: dict[str, list[Deferred[RegistryAnswer]]] = {}  # asked, not yet answered
         self._first_asked: dict[str, float] = {}
@@ -168,11 +184,27 @@ class RegistryLookups:
             self._in_flight += 1
             self.counts["requests"] += 1
             self.counts["urls_sent"] += len(batch)
-            sent: Deferred[Any] = self.run_in_thread(self.registry.lookup, batch)
+            lookup = self.registry.lookup if self.shared is None else self._lookup_shared
+            sent: Deferred[Any] = self.run_in_thread(lookup, batch)
             sent.addCallbacks(
                 self._answered, self._failed, callbackArgs=(batch,), errbackArgs=(batch,)
             )
             sent.addBoth(self._batch_done)
+
+    def _lookup_shared(self, batch: Sequence[str]) -> dict[str, RegistryAnswer]:
+        """In the lookup thread: answers other workers got, then the registry for the rest."""
+        assert self.shared is not None
+        found = self.shared.get_many(batch)
+        rest = [url for url in batch if url not in found]
+        answers = self.registry.lookup(rest) if rest else {}
+        stamp = now_rfc3339()
+        fresh = {u: dataclasses.replace(a, asked_at=stamp) for u, a in answers.items()}
+        self.shared.put_many(
+            {u: a for u, a in fresh.items() if a.error is None}, self.settings.cache_ttl_seconds
+        )
+        for url, (_, left) in found.items():
+            self._shared_left[url] = left
+        return {**fresh, **{url: answer for url, (answer, _) in found.items()}}
 
     def _batch_done(self, result: Any) -> None:
         self._in_flight -= 1
@@ -183,7 +215,10 @@ class RegistryLookups:
         stamp = now_rfc3339()
         for url in batch:
             answer = answers.get(url) or self._error_answer("the registry gave no answer")
-            self._settle(url, dataclasses.replace(answer, asked_at=stamp))
+            if self.shared is not None:  # stamped when the registry was really asked
+                self._settle(url, answer)
+            else:
+                self._settle(url, dataclasses.replace(answer, asked_at=stamp))
 
     def _failed(self, failure: Failure, batch: list[str]) -> None:
         if failure.check(RegistryError) is not None:  # type: ignore[no-untyped-call]
@@ -208,7 +243,8 @@ class RegistryLookups:
         else:
             if answer.opted_out:
                 self.counts["opted_out"] += 1
-            self._cache[url] = (self.clock() + self.settings.cache_ttl_seconds, answer)
+            ttl = self._shared_left.pop(url, self.settings.cache_ttl_seconds)
+            self._cache[url] = (self.clock() + ttl, answer)
             self._cache.move_to_end(url)
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)

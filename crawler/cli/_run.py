@@ -7,6 +7,7 @@ summary table at the end.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -47,6 +48,8 @@ class CrawlOptions:
     s3_endpoint: str = ""
     spool: str = ""
     registry: str = ""
+    redis: str = ""  # multi-worker mode: the job's Redis (crawler.scale)
+    worker: str = ""  # this worker's name there (default hostname-pid)
 
 
 @dataclass
@@ -57,8 +60,9 @@ class CrawlResult:
     context: ConsentContext | None
 
 
-def prepare(options: CrawlOptions) -> Path:
-    """Check everything that can be checked before anything is fetched; returns the JOBDIR."""
+def prepare(options: CrawlOptions) -> Path | None:
+    """Check everything that can be checked before anything is fetched; returns the JOBDIR
+    (None in multi-worker mode: the frontier is in Redis)."""
     try:
         policy = load_crawl_policy(options.policy, options.token, options.user_agent)
     except PolicyError as exc:
@@ -76,7 +80,7 @@ def prepare(options: CrawlOptions) -> Path:
         raise CrawlSetupError(f"registry error: {exc}") from None
     options.job_id = options.job_id or new_job_id()
     spool = spool_dir(options.spool, options.store, options.job_id, "w0")
-    jobdir = spool.parent / "frontier-w0"
+    jobdir = None if options.redis else spool.parent / "frontier-w0"
     if options.resume:
         manifest = read_manifest(objects, options.job_id)
         _prepare_resume(options, policy.sha256, manifest, jobdir)
@@ -86,17 +90,38 @@ def prepare(options: CrawlOptions) -> Path:
                 f"--resume {options.job_id}: the job asked the opt-out registry "
                 f"{manifest['registry'].get('name')}; give --registry again"
             )
-    if not options.seeds:
-        raise CrawlSetupError("no seeds: give SEED URLs or --seeds FILE")
     try:
         read_seeds(options.seeds, None)
     except ValueError as exc:
         raise CrawlSetupError(str(exc)) from None
+    if options.redis:
+        _join_job(options, policy.sha256)
+    if not options.seeds:
+        raise CrawlSetupError("no seeds: give SEED URLs or --seeds FILE")
     return jobdir
 
 
+def _join_job(options: CrawlOptions, policy_sha: str) -> None:
+    """Multi-worker mode: join the job in Redis (same policy, same store); its seeds."""
+    from crawler.scale import ScaleError, default_worker_name
+    from crawler.scale.job import join_job
+    from crawler.scale.keys import check_worker_name
+
+    try:
+        options.worker = check_worker_name(options.worker or default_worker_name())
+        options.seeds = join_job(
+            options.redis,
+            options.job_id,
+            policy_sha256=policy_sha,
+            store=options.store,
+            seeds=options.seeds,
+        )
+    except ScaleError as exc:
+        raise CrawlSetupError(str(exc)) from None
+
+
 def _prepare_resume(
-    options: CrawlOptions, policy_sha: str, manifest: dict[str, Any] | None, jobdir: Path
+    options: CrawlOptions, policy_sha: str, manifest: dict[str, Any] | None, jobdir: Path | None
 ) -> None:
     job = options.job_id
     if manifest is None:
@@ -110,7 +135,7 @@ def _prepare_resume(
             f"then, {policy_sha} now); resume with the same policy or start a new job"
         )
     options.seeds = options.seeds or list(manifest.get("seeds", []))
-    if manifest.get("status") == "running" and jobdir.exists():
+    if manifest.get("status") == "running" and jobdir is not None and jobdir.exists():
         # The process died: Scrapy's frontier files may be stale, and a request marked seen
         # but never answered would be lost. Start again from the seeds; what is already
         # stored is skipped by item id, so nothing is duplicated.
@@ -134,11 +159,15 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
             "CONSENT_S3_ENDPOINT": options.s3_endpoint,
             "CONSENT_SPOOL_DIR": options.spool,
             "CONSENT_REGISTRY": options.registry,
-            "JOBDIR": str(jobdir),
             "LOG_LEVEL": options.log_level,
         },
         priority="cmdline",
     )
+    if jobdir is not None:
+        settings.set("JOBDIR", str(jobdir), priority="cmdline")
+    if options.redis:
+        settings.set("CONSENT_REDIS", options.redis, priority="cmdline")
+        settings.set("CONSENT_WORKER", options.worker, priority="cmdline")
     settings.setdict(options.settings, priority="cmdline")
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(options.log_level)
@@ -155,12 +184,24 @@ def run_crawl(options: CrawlOptions) -> CrawlResult:
     context: ConsentContext | None = getattr(crawler, "_consent_context", None)
     objects = open_objects(options.store, endpoint_url=options.s3_endpoint or None)
     manifest = read_manifest(objects, options.job_id) or {}
-    if manifest.get("finish_reason") == "finished" and jobdir.exists():
+    if options.redis:  # this worker's share; the job's manifest is written by the last one
+        manifest = _worker_manifest(objects, options.job_id, options.worker) or {}
+    if manifest.get("finish_reason") == "finished" and jobdir is not None and jobdir.exists():
         shutil.rmtree(jobdir)  # the frontier of a finished job is of no further use
         for folder in (jobdir.parent, jobdir.parent.parent):  # <spool>/<job>, <spool>
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     return CrawlResult(options.job_id, options.store, manifest, context)
+
+
+def _worker_manifest(objects: Any, job_id: str, worker: str) -> dict[str, Any] | None:
+    from crawler.scale.job import ScaleJob
+
+    try:
+        data: dict[str, Any] = json.loads(objects.get(ScaleJob.manifest_key(job_id, worker)))
+    except KeyError:
+        return None
+    return data
 
 
 class _Progress:

@@ -69,6 +69,19 @@ def register(sub: Any) -> None:
         help="external opt-out registry: a Spawning-compatible API URL or a local opt-out "
         "file (overrides the policy's [registry]); opted-out URLs are never requested",
     )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default="",
+        help="multi-worker mode: crawl as one of many workers sharing the job (--job-id) "
+        "through this Redis; a worker given no seeds joins the job",
+    )
+    parser.add_argument(
+        "--worker",
+        metavar="NAME",
+        default="",
+        help="this worker's name in multi-worker mode (default: hostname-pid)",
+    )
     parser.add_argument("--max-pages", type=int, help="stop after this many pages")
     parser.add_argument("--max-depth", type=int, help="follow links this many levels deep")
     add_crawl_arguments(parser)
@@ -99,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
 
         if args.resume and args.job_id and args.resume != args.job_id:
             raise CrawlSetupError("--resume and --job-id name different jobs")
+        if args.redis and not (args.job_id or args.resume):
+            raise CrawlSetupError("--redis needs --job-id: every worker of a job is given it")
+        if args.worker and not args.redis:
+            raise CrawlSetupError("--worker names a worker of a multi-worker job (--redis)")
         options = CrawlOptions(
             seeds=seeds,
             policy=args.policy,
@@ -107,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             resume=bool(args.resume),
             s3_endpoint=args.s3_endpoint,
             registry=args.registry,
+            redis=args.redis,
+            worker=args.worker,
             token=args.token,
             user_agent=args.user_agent,
             max_pages=args.max_pages,
