@@ -366,7 +366,7 @@ def test_network_guard_refuses_private_addresses_by_default(tmp_path: Path) -> N
             "http://169.254.169.254/latest/meta-data/",
         }
         for decision in decisions:
-            assert refusing_signals(decision) == {"network"}
+            assert refusing_signals(decision) == {"policy"}
 
 
 def _decision_lines(job_dir: Path) -> list[str]:

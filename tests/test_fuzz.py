@@ -18,9 +18,11 @@ import string
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crawler.core import (
@@ -961,3 +963,82 @@ def test_decide_invariants(evidence: Evidence, policy: Policy) -> None:
     carriers = {"robots.txt": evidence.robots_txt, "ai.txt": evidence.ai_txt}
     carriers["tdmrep.json"] = evidence.tdmrep_json
     assert decision.evidence == {k: f.sha256 for k, f in carriers.items() if f is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded time on hostile input (found while writing the atheris harnesses in fuzz/): the work
+# grows linearly with the input, so these stay far inside the deadline; each explicit example
+# took seconds (and grows exponentially or quadratically from there) before the fix.
+
+
+@settings(BASE, max_examples=60, deadline=300)
+@given(st.integers(1, 60), st.integers(0, 4000))
+@example(stars=7, length=60)  # 6 s with the regex a.*a.*…x; minutes at 9 stars
+def test_wildcard_matching_time_is_bounded(stars: int, length: int) -> None:
+    """A robots.txt rule ``/*a*a*…*x`` against a long path of a's: with a backtracking
+    regex the time is exponential in the number of stars."""
+    path = "/" + "a" * length
+    pattern = "/" + "*a" * stars + "*x"
+    assert not matches(pattern, path) and not matches(pattern + "$", path)
+    assert matches(pattern, path + "x") == matches(pattern + "$", path + "x") == (length >= stars)
+    assert matches(pattern + "$", path + "xa") is False
+
+
+WILDCARD_PIECES = st.lists(st.sampled_from(["*", "*", "a", "b", "ab", "/", "$"]), max_size=12)
+
+
+@BASE
+@given(WILDCARD_PIECES.map(lambda p: "/" + "".join(p)), st.text("ab/$", max_size=30))
+def test_wildcard_matching_agrees_with_the_reference_on_star_heavy_patterns(
+    pattern: str, path: str
+) -> None:
+    normalised, target = normalise_pattern(pattern), normalise_path("/" + path)
+    assert matches(normalised, target) == ref_matches(normalised, target)
+
+
+_XMP_REGEX = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.DOTALL)  # the old scan
+XMP_BYTES = st.lists(
+    st.sampled_from([b"<x:xmpmeta", b"</x:xmpmeta>", b"a", b" ", b"<", b">", b"_", b"9", b"\n"]),
+    max_size=14,
+).map(b"".join)
+
+
+@BASE
+@given(XMP_BYTES)
+def test_xmp_packets_are_the_ones_the_regex_found(data: bytes) -> None:
+    found = [m.group(0) for m in _XMP_REGEX.finditer(data)]
+    assert list(_tdmrep_embedded.xmp_packets(data)) == found
+
+
+@settings(BASE, max_examples=40, deadline=300)
+@given(st.integers(0, 20_000), st.sampled_from([b"<x:xmpmeta ", b"<x:xmpmeta>", b"<x:xmpmeta_"]))
+@example(count=10_000, piece=b"<x:xmpmeta ")  # 4 s with the lazy regex; 64 s at 40,000
+def test_pdf_xmp_scan_time_is_bounded(count: int, piece: bytes) -> None:
+    """Unclosed ``<x:xmpmeta`` tags: the lazy regex rescanned the rest of the file from each."""
+    assert _tdmrep_embedded.read("application/pdf", b"%PDF-1.7\n" + piece * count) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The atheris harnesses (fuzz/, run by hand) take their own seeds without failing, so they
+# cannot rot unnoticed: here they run once over the seeds made from the test vectors.
+
+FUZZ_TARGETS = ("robots", "ai_txt", "tdmrep", "headers", "html_meta", "documents", "decide_json")
+
+
+@pytest.mark.parametrize("target", FUZZ_TARGETS)
+def test_fuzz_harness_accepts_its_seeds(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import tomllib
+
+    monkeypatch.syspath_prepend(str(ROOT / "fuzz"))
+    harness = importlib.import_module(f"fuzz_{target}")
+    seeds_module = importlib.import_module("make_seeds")
+    seeds: list[bytes] = [b"", b"\0\0", b"\xff" * 40]
+    for file in sorted(Path(ROOT / "tests" / "vectors").glob("*.toml")):
+        for vector in tomllib.loads(file.read_text(encoding="utf-8"))["vector"]:
+            seeds += seeds_module.seeds_from_vector(vector["input"])[target]
+    if target == "documents":
+        seeds += seeds_module.built_documents()
+    assert len(seeds) > 3
+    for seed in seeds:
+        harness.fuzz_one(seed)

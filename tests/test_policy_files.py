@@ -173,6 +173,16 @@ def test_registry_enabled_without_endpoint(tmp_path: Path) -> None:
     assert ":2: registry.enabled: registry is enabled but neither 'url' nor 'file' is set" in error
 
 
+def test_registry_url_must_not_carry_a_password(tmp_path: Path) -> None:
+    (error,) = _errors(tmp_path, '[registry]\nurl = "https://me:s3cret@reg.example/api"\n')
+    assert "registry.url: must not carry user:password" in error and "s3cret" not in error
+
+
+def test_network_allow_entries_are_checked_by_validate(tmp_path: Path) -> None:
+    (error,) = _errors(tmp_path, '[network]\nallow = ["127.0.0.1:8080", "10.0.0.5/8"]\n')
+    assert ":2: network.allow: item 2: '10.0.0.5/8' is not an address, network" in error
+
+
 def test_extends_loop_and_missing_parent(tmp_path: Path) -> None:
     (tmp_path / "a.toml").write_text('extends = "b.toml"\n', encoding="utf-8")
     (tmp_path / "b.toml").write_text('extends = "a.toml"\n', encoding="utf-8")

@@ -11,7 +11,9 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from ._allow_entries import allow_entry_error
 from .policy import Policy
 
 _MAX_EXTENDS = 8
@@ -281,4 +283,11 @@ def _cross_checks(policy: Policy, locate: _Locator) -> list[PolicyIssue]:
         report("registry.url", f"{reg.url!r} is not an http(s) URL")
     if reg.auth_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", reg.auth_env):
         report("registry.auth_env", f"{reg.auth_env!r} is not an environment variable name")
+    if reg.url and "@" in (urlsplit(reg.url).netloc or ""):
+        # The policy's text is recorded in every manifest: a password here would be too.
+        report("registry.url", "must not carry user:password; name the key in registry.auth_env")
+    for number, entry in enumerate(policy.network.allow, start=1):
+        message = allow_entry_error(number, entry)
+        if message is not None:
+            report("network.allow", message)
     return issues

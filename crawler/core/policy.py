@@ -187,6 +187,23 @@ class DomainsPolicy:
 
 
 @dataclass(frozen=True)
+class NetworkPolicy:
+    allow_private: bool = key(
+        False,
+        "Let the network guard pass loopback, private, link-local (cloud metadata) and every "
+        "other non-global address, as crawl --allow-private does (local sites, tests).",
+    )
+    allow: tuple[str, ...] = key(
+        (),
+        "Non-global addresses that may be connected to all the same: an address "
+        "('10.0.0.5'), a network ('10.1.0.0/16', 'fd00::/8') or an address and port "
+        "('127.0.0.1:8080', '[::1]:8080'). Compared with what a host name resolves to, at "
+        "connect time, so names are not accepted.",
+        pattern=r"[0-9A-Fa-f.:/\[\]]+",
+    )
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str = key("", "Shown in provenance; defaults to the file name without .toml.")
     description: str = key("", "Free text for the compliance team.")
@@ -211,6 +228,7 @@ class Policy:
     directives: DirectivesPolicy = field(default_factory=DirectivesPolicy)
     registry: RegistryPolicy = field(default_factory=RegistryPolicy)
     domains: DomainsPolicy = field(default_factory=DomainsPolicy)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
     # Not keys: where the policy came from, for provenance.
     text: str = field(default="", metadata={"internal": True})
     sha256: str = field(default="", metadata={"internal": True})
@@ -233,4 +251,6 @@ SECTION_DOCS = {
     "directives": "Which robots directives refuse use.",
     "registry": "External opt-out registry (Spawning-compatible API or a local file).",
     "domains": "Allow, deny and licence lists by domain.",
+    "network": "The network guard: URLs whose host is, or resolves to, a loopback, private, "
+    "link-local (cloud metadata) or other non-global address are refused (signal policy).",
 }

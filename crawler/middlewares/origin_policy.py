@@ -54,7 +54,7 @@ class OriginPolicyMiddleware(ConsentComponent):
 
     async def process_request(self, request: Request) -> None:
         if request.meta.get("consent_policy_file"):
-            guard = guard_reason(request.url, self.context.allow_private)
+            guard = guard_reason(request.url, self.context.network)
             if guard is not None:  # a policy file redirected into our network: unreachable
                 raise IgnoreRequest(guard.detail)
             return
@@ -62,7 +62,7 @@ class OriginPolicyMiddleware(ConsentComponent):
             return
         context = self.context
         policy = context.policy
-        guard = guard_reason(request.url, context.allow_private)
+        guard = guard_reason(request.url, context.network)
         if guard is not None:
             decision = Decision(request.url, "refused", "n/a", policy.mode, (guard,))
             refuse_request(context, request, decision, None)

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import requests
 
 from crawler.core import Evidence, FetchedFile, Policy, decide
-from crawler.network_guard import guard_reason
+from crawler.network_guard import guard_reason, network_rules
 from crawler.policy_fetch import PATHS, origin_of
 from crawler.records import now_rfc3339
 
@@ -42,7 +42,9 @@ class FreshFiles:
         session: requests.Session | None = None,
     ) -> None:
         self.policy = policy
-        self.allow_private = allow_private
+        # The policy's [network] rules as the crawl applies them (URL check: requests resolves
+        # names itself, so the connect-time check is the crawler's alone).
+        self.rules = network_rules(policy, allow_private)
         self.timeout = timeout
         self.session = session or requests.Session()
         self.origins: dict[str, dict[str, FetchedFile]] = {}
@@ -79,7 +81,7 @@ class FreshFiles:
         headers = {"User-Agent": self.policy.identity.user_agent}
         current, hops = url, 0
         while True:
-            blocked = guard_reason(current, self.allow_private)
+            blocked = guard_reason(current, self.rules)
             if blocked is not None:
                 return self._failed(url, current, blocked.detail)
             self.requests += 1
