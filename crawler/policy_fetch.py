@@ -41,6 +41,21 @@ class PolicyFileFetcher:
         self.context = context
         self.timeout = crawler.settings.getfloat("CONSENT_POLICY_FILE_TIMEOUT", 30)
         crawler.signals.connect(self._bytes_received, signal=signals.bytes_received)
+        crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+
+    def _headers_received(self, headers: Any, request: Request) -> None:
+        """Read the first bytes of a policy file however large it says it is (RFC 9309 §2.5).
+
+        Scrapy refuses a response whose Content-Length exceeds DOWNLOAD_MAXSIZE before reading
+        it, which would make a huge robots.txt "unreachable" instead of cut.  For an
+        uncompressed file our byte cap bounds what is read, so that check is lifted (Scrapy
+        reads ``download_maxsize`` after this signal); a compressed one keeps it, as it also
+        bounds the decompression.
+        """
+        if request.meta.get("consent_max_bytes") is not None and not headers.get(
+            b"Content-Encoding"
+        ):
+            request.meta["download_maxsize"] = 0
 
     def _bytes_received(self, data: bytes, request: Request) -> None:
         cap = request.meta.get("consent_max_bytes")

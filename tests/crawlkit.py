@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -119,3 +121,28 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def crawl_with_file_size_limit(
+    store: Path, *seeds: str, limit: int, job_id: str, extra: tuple[str, ...] = ()
+) -> Job:
+    """A crawl whose files may not grow past ``limit`` bytes: the spool's disk is full.
+
+    RLIMIT_FSIZE in the child (with SIGXFSZ ignored, so a write past it fails with EFBIG
+    instead of killing the process): no mount and no privileges needed.
+    """
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [console_script(), "crawl", *seeds, "--store", str(store), "--job-id", job_id]
+    done = subprocess.run(
+        [*command, "--allow-private", *FAST, *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=limited,
+    )
+    return Job(done.returncode, done.stdout, done.stderr, store, job_id)

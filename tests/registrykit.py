@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -76,3 +77,24 @@ class RegistryServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def flapping(registry: RegistryServer, every: float, limit: float = 120.0) -> Iterator[None]:
+    """While the block runs (at most ``limit`` seconds), the registry goes down and comes back
+    up every ``every`` seconds; it is up again afterwards."""
+    stop = threading.Event()
+
+    def flap() -> None:
+        deadline = time.monotonic() + limit
+        while not stop.wait(every) and time.monotonic() < deadline:
+            registry.down = not registry.down
+
+    thread = threading.Thread(target=flap, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        registry.down = False

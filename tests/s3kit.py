@@ -19,7 +19,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -244,3 +246,138 @@ class OutageProxy:
 
     def close(self) -> None:
         self.down()
+
+
+# S3's answers that mean "try again": (HTTP status, error code).
+S3_TRY_AGAIN = ((500, "InternalError"), (503, "ServiceUnavailable"), (503, "SlowDown"))
+
+
+class S3FaultProxy:
+    """An HTTP proxy to a local S3 that misbehaves as S3 does on a bad day.
+
+    ``fail_next(...)`` makes it answer the next requests itself with S3 errors (500
+    InternalError, 503 SlowDown, ...) before passing any through again; ``upload_delay``
+    holds back every chunk of a PUT body it passes, so an upload stays in flight (``uploading``
+    names the keys) long enough to kill the client in the middle of it.  Each connection
+    carries one request (``Connection: close`` is forced), so every request is seen.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.upload_delay = 0.0
+        self.answered: list[tuple[str, str, int, str]] = []  # method, path, status, code
+        self.uploading: set[str] = set()
+        self._errors: deque[tuple[int, str]] = deque()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail_next(self, *errors: tuple[int, str]) -> None:
+        with self._lock:
+            self._errors.extend(errors)
+
+    def pending_errors(self) -> int:
+        with self._lock:
+            return len(self._errors)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _accept(self) -> None:
+        deadline = time.monotonic() + 600  # a forgotten proxy stops by itself
+        with self._listener:
+            while not self._closed.is_set() and time.monotonic() < deadline:
+                try:
+                    client, _ = self._listener.accept()
+                except TimeoutError:
+                    continue
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        client.settimeout(30)
+        with contextlib.closing(client):
+            head, rest = _read_head(client)
+            if head is None:
+                return
+            method, path = [*head.split(b" ", 2), b"", b""][:2]
+            with self._lock:
+                error = self._errors.popleft() if self._errors else None
+            if error is not None:
+                status, code = error
+                self.answered.append((method.decode(), path.decode(), status, code))
+                with contextlib.suppress(OSError):
+                    client.sendall(_s3_error(status, code, head_only=method == b"HEAD"))
+                return
+            with socket.create_connection(("127.0.0.1", self.target_port), timeout=30) as up:
+                up.sendall(_close_after(head) + rest)
+                key = path.decode() if method == b"PUT" else None
+                sender = threading.Thread(target=self._pump_body, args=(client, up, key))
+                sender.start()
+                with contextlib.suppress(OSError):
+                    while data := up.recv(65536):
+                        client.sendall(data)
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_RDWR)
+                sender.join(timeout=30)
+
+    def _pump_body(self, client: socket.socket, up: socket.socket, key: str | None) -> None:
+        try:
+            while data := client.recv(65536):
+                if key is not None and self.upload_delay:
+                    with self._lock:
+                        self.uploading.add(key)
+                    time.sleep(self.upload_delay)
+                up.sendall(data)
+        except OSError:
+            pass
+        finally:
+            if key is not None:
+                with self._lock:
+                    self.uploading.discard(key)
+            with contextlib.suppress(OSError):
+                up.shutdown(socket.SHUT_WR)
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None, b""
+            data += chunk
+    except OSError:
+        return None, b""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
+def _close_after(head: bytes) -> bytes:
+    """The request head with ``Connection: close``: one request per proxied connection."""
+    lines = [
+        line
+        for line in head.rstrip(b"\r\n").split(b"\r\n")
+        if not line.lower().startswith(b"connection:")
+    ]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n"
+
+
+def _s3_error(status: int, code: str, *, head_only: bool) -> bytes:
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        "<Message>injected by the test proxy</Message><RequestId>fault</RequestId></Error>"
+    )
+    body = b"" if head_only else xml.encode()
+    reason = "Internal Server Error" if status == 500 else "Service Unavailable"
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body

@@ -818,3 +818,21 @@ def test_only_ascii_blanks_are_stripped_from_values() -> None:
     assert group is not None
     assert group.longest_match(normalise_path("/ab")) is None
     assert group.longest_match(normalise_path("/a\u00a0")) is not None
+
+
+def test_a_tdmrep_json_cut_at_the_cap_that_does_not_parse_is_unreadable_not_unset() -> None:
+    """We cut policy files at robots.max_bytes; an unparseable remainder is a file we could not
+    read (on_error), unlike a small invalid file, which is the site's (TD-14: unset)."""
+    from crawler.core import Evidence, FetchedFile, decide, load_policy
+    from tests.vectorlib import ROOT
+
+    policy = load_policy(ROOT / "policies" / "default.toml")
+    start = b'[{"location": "/", "tdm-reservation": 0},'
+    cut = FetchedFile(status=200, body=start + b" " * policy.robots.max_bytes)
+    small = FetchedFile(status=200, body=start)
+    refused = decide(Evidence(url="https://a.example/p", tdmrep_json=cut), policy)
+    (reason,) = refused.reasons_for("tdmrep")
+    assert refused.use == "refused" and reason.verdict == "error"
+    assert "larger than the 512,000-byte cap" in reason.detail
+    unset = decide(Evidence(url="https://a.example/p", tdmrep_json=small), policy)
+    assert unset.use == "allowed" and unset.reasons_for("tdmrep")[0].verdict == "unknown"

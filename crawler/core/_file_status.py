@@ -43,3 +43,22 @@ def unusable_reason(
             file.sha256,
         )
     return None
+
+
+def cut_reason(
+    signal: str, name: str, file: FetchedFile, section: FileSignalPolicy, cap: int
+) -> Reason | None:
+    """A reason when the file was cut at the crawler's byte cap and what was read does not
+    parse: that is a file we could not read (``on_error``), not a file the site got wrong."""
+    if len(file.body) <= cap:
+        return None
+    refuse = section.on_error == "refuse"
+    how = "refused because on_error = 'refuse'" if refuse else "ignored (on_error = 'ignore')"
+    return Reason(
+        signal,
+        "error" if refuse else "unknown",
+        "use",
+        f"{name} is larger than the {cap:,}-byte cap and its first {cap:,} bytes do not "
+        f"parse, so it could not be read; {how}",
+        file.sha256,
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import _tdmrep_embedded
 from ._cache import PARSED_FILES
-from ._file_status import unusable_reason
+from ._file_status import cut_reason, unusable_reason
 from ._html import MetaTag
 from ._patterns import Pattern, compile_pattern
 from .decision import Reason
@@ -117,7 +117,13 @@ def reasons(
                 ("tdmrep", file.sha256), lambda: parse_file(file.body), len(file.body) + 1
             )
             assert isinstance(parsed, TdmFile)
+            cut = None
             if parsed.error is not None:
+                cap = policy.robots.max_bytes
+                cut = cut_reason("tdmrep", "tdmrep.json", file, policy.tdmrep, cap)
+            if cut is not None:
+                out.append(cut)
+            elif parsed.error is not None:
                 out.append(
                     Reason(
                         "tdmrep",
