@@ -16,18 +16,22 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
 from crawler.cli._common import policy_path
 from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
+from crawler.network_guard import network_rules
 from crawler.origin_cache import OriginCache
 from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
-from crawler.registry_lookups import RegistryLookups
+from crawler.registry_lookups import RegistryLookups, SharedAnswers
+from crawler.scale.job import scale_job_for
 from crawler.store import JobWriter, ObjectStore, open_objects
+from crawler.store.writer import SpoolError
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +39,11 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
+# botocore logs every signed request at DEBUG (access key id, session token), urllib3 every
+# request line (a key typed into a registry URL's query): a crawl's DEBUG log must carry no
+# credentials, so these libraries log from INFO up whatever the crawl's level.
+for _library in ("botocore", "boto3", "s3transfer", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,26 @@ SETTINGS = (
     ),
     Setting("CONSENT_RESUME", False, "Continue the job CONSENT_JOB_ID (see crawl --resume)."),
     Setting("CONSENT_WORKER", "w0", "This worker's name in part file names."),
+    Setting(
+        "CONSENT_REDIS",
+        "",
+        "Redis URL: crawl as one of many workers sharing the job's frontier and caches.",
+    ),
+    Setting(
+        "CONSENT_REDIS_ORIGINS",
+        4,
+        "Origins a worker crawls at once in multi-worker mode (each by one worker at a time).",
+    ),
+    Setting(
+        "CONSENT_REDIS_LEASE_SECONDS",
+        10,
+        "A worker's lease on an origin and its heartbeat; a dead worker's work is redone after.",
+    ),
+    Setting(
+        "CONSENT_REDIS_IDLE_SECONDS",
+        1.0,
+        "How long the whole job must be idle before the workers finish.",
+    ),
     Setting(
         "CONSENT_UPLOAD_TIMEOUT",
         300,
@@ -93,6 +122,18 @@ SETTINGS = (
     ),
     Setting("CONSENT_ORIGIN_CACHE_SIZE", 10_000, "Origins whose policy files are kept (LRU)."),
     Setting("CONSENT_POLICY_FILE_TIMEOUT", 30, "Seconds allowed for each policy-file fetch."),
+    Setting(
+        "CONSENT_MAX_PAGE_BYTES",
+        10 * 1024 * 1024,
+        "Largest page body, as received and after decompression (sets DOWNLOAD_MAXSIZE, and "
+        "DOWNLOAD_WARNSIZE to half); a larger one is refused with a reason.",
+    ),
+    Setting(
+        "CONSENT_DOWNLOAD_TIMEOUT",
+        30,
+        "Seconds a page download may take in all (sets DOWNLOAD_TIMEOUT); a slower one is "
+        "refused with a reason.",
+    ),
     Setting("CONSENT_PART_MAX_LINES", 10_000, "Lines per stored part before it is rotated."),
     Setting("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024, "Uncompressed bytes per part."),
     Setting("CONSENT_PART_MAX_SECONDS", 300, "Seconds a part stays open before rotation."),
@@ -148,11 +189,16 @@ def load_crawl_policy(policy_arg: str, token: str = "", user_agent: str = "") ->
                 ]
             )
         policy = policy.replace(identity=ident)
+    network_rules(policy)  # its [network] entries are checked before anything is fetched
     return policy
 
 
 def _registry_lookups(
-    policy: Policy, location: str, capacity: int, prefetch_wait_ms: float
+    policy: Policy,
+    location: str,
+    capacity: int,
+    prefetch_wait_ms: float,
+    shared: SharedAnswers | None = None,
 ) -> RegistryLookups | None:
     from crawler.registry import registry_for
 
@@ -160,7 +206,11 @@ def _registry_lookups(
     if registry is None:
         return None
     return RegistryLookups(
-        registry, policy.registry, capacity=capacity, prefetch_wait_ms=prefetch_wait_ms
+        registry,
+        policy.registry,
+        capacity=capacity,
+        prefetch_wait_ms=prefetch_wait_ms,
+        shared=shared,
     )
 
 
@@ -190,9 +240,15 @@ class ConsentContext:
         )
         self.job_id = settings.get("CONSENT_JOB_ID") or new_job_id()
         self.allow_private = settings.getbool("CONSENT_ALLOW_PRIVATE")
+        self.network = network_rules(self.policy, self.allow_private)
+        self.policy_changed: dict[str, Any] | None = None  # see _check_policy
         self.seeds = list(settings.getlist("CONSENT_SEEDS"))
         location = settings.get("CONSENT_STORE", "crawl-data")
-        worker = settings.get("CONSENT_WORKER", "w0")
+        # Multi-worker mode (CONSENT_REDIS): frontier, origin cache and registry answers shared.
+        self.scale = scale_job_for(
+            settings, settings.get("CONSENT_JOB_ID", ""), self.policy.sha256, location
+        )
+        worker = self.scale.worker if self.scale else settings.get("CONSENT_WORKER", "w0")
         objects = open_objects(location, endpoint_url=settings.get("CONSENT_S3_ENDPOINT") or None)
         objects.check_writable()
         self.resume = settings.getbool("CONSENT_RESUME")
@@ -206,19 +262,27 @@ class ConsentContext:
             part_max_bytes=settings.getint("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024),
             part_max_seconds=settings.getfloat("CONSENT_PART_MAX_SECONDS", 300),
             resume=self.resume,
+            manifest_key=self.scale.manifest_key(self.job_id, worker) if self.scale else None,
         )
+        if self.scale is not None:
+            self.scale.writer = self.store
         previous = read_manifest(objects, self.job_id) if self.resume else None
-        self.origins = OriginCache(settings.getint("CONSENT_ORIGIN_CACHE_SIZE", 10_000))
+        self.origins = OriginCache(
+            settings.getint("CONSENT_ORIGIN_CACHE_SIZE", 10_000),
+            shared=self.scale.origins if self.scale else None,
+        )
         self.registry = _registry_lookups(
             self.policy,
             settings.get("CONSENT_REGISTRY", ""),
             settings.getint("CONSENT_REGISTRY_CACHE_SIZE", 100_000),
             settings.getfloat("CONSENT_REGISTRY_PREFETCH_WAIT_MS", 500),
+            self.scale.registry_answers if self.scale else None,
         )
         self.started_at = (previous or {}).get("started_at") or now_rfc3339()
         self.runs = [*(previous or {}).get("runs", []), now_rfc3339()]
         self.purges = (previous or {}).get("purges")  # recheck runs on this job, kept on resume
         self._ticker: task.LoopingCall | None = None
+        self._stopping = False
         crawler.signals.connect(self._opened, signal=signals.spider_opened)
         crawler.signals.connect(self._closed, signal=signals.spider_closed)
 
@@ -238,8 +302,23 @@ class ConsentContext:
         for file in origin.files.values():
             self.store.put_evidence(file.sha256, file.body)
 
+    def _spool_failed(self, exc: SpoolError) -> NoReturn:
+        """The spool cannot be written (disk full): stop the crawl at once — fetching more
+        would only lose more — and let the caller's request or item fail with the error."""
+        if not self._stopping:
+            self._stopping = True
+            self.stats.set_value("consent/spool_failed", 1)
+            engine = self.crawler.engine
+            if engine is not None:
+                deferred_from_coro(engine.close_spider_async(reason="spool_failed"))
+        raise exc
+
     def record_decision(self, line: dict[str, Any], decision: Decision) -> None:
-        if not self.store.write_decision(line):
+        try:
+            written = self.store.write_decision(line)
+        except SpoolError as exc:
+            self._spool_failed(exc)
+        if not written:
             return  # the same decision is already stored (a resumed job)
         outcome = "kept" if decision.kept else "refused"
         self.stats.inc_value(f"consent/decisions/{outcome}")
@@ -250,7 +329,11 @@ class ConsentContext:
                     self.stats.inc_value(f"consent/refused/{scope}/{reason.signal}")
 
     def record_item(self, line: dict[str, Any]) -> None:
-        if self.store.write_item(line):
+        try:
+            written = self.store.write_item(line)
+        except SpoolError as exc:
+            self._spool_failed(exc)
+        if written:
             self.stats.inc_value("consent/items")
         else:
             self.stats.inc_value("consent/items_already_stored")
@@ -274,6 +357,7 @@ class ConsentContext:
                 "text": policy.text,
                 "mode": policy.mode,
             },
+            **({"policy_changed": self.policy_changed} if self.policy_changed else {}),
             "identity": crawler_identity(policy),
             "registry": self._registry_summary(),
             **({"purges": self.purges} if self.purges else {}),
@@ -299,10 +383,44 @@ class ConsentContext:
             return None
         return {"name": lookups.registry.name, **lookups.counts}
 
+    def _tick(self) -> None:
+        self.store.tick()
+        if self._check_policy():  # operators see it in the store while the job runs
+            self.store.write_manifest(self.manifest("running"))
+
+    def _check_policy(self) -> bool:
+        """Re-read the policy file and its extends chain: a change during the job is reported
+        (log, stat, manifest), never applied; every decision follows the policy it began with."""
+        if not self.policy.source:
+            return False
+        error = None
+        try:
+            now: str | None = load_policy(self.policy.source).sha256
+        except PolicyError as exc:  # edited into an invalid policy, or removed
+            now, error = None, str(exc.issues[0])
+        if now == self.policy.sha256 or (self.policy_changed or {}).get("sha256_now", "") == now:
+            return False
+        logger.warning(
+            "consent: the policy %s changed during job %s (sha256 %s at the start, %s now); "
+            "the job goes on under the policy it started with",
+            self.policy.source,
+            self.job_id,
+            self.policy.sha256,
+            now or f"unreadable: {error}",
+        )
+        first = self.policy_changed or {"at": now_rfc3339()}
+        self.policy_changed = {"at": first["at"], "sha256_now": now}
+        if error:
+            self.policy_changed["error"] = error
+        self.stats.set_value("consent/policy_changed", 1)
+        return True
+
     def _opened(self) -> None:
         self.store.write_manifest(self.manifest("running"))
+        if self.scale is not None:
+            self.scale.write_merged(self, "running", None)
         # Parts also rotate by age, even when nothing is being written.
-        self._ticker = task.LoopingCall(self.store.tick)
+        self._ticker = task.LoopingCall(self._tick)
         self._ticker.start(5.0, now=False)
 
     def _closed(self, reason: str) -> None:
@@ -315,8 +433,11 @@ class ConsentContext:
             self.registry.close()
             for name, count in self.registry.counts.items():
                 self.stats.set_value(f"consent/registry/{name}", count)
+        self._check_policy()
         status = "finished" if reason == "finished" else "interrupted"
         stored = self.store.close(self.manifest(status, reason), self.upload_timeout)
+        if self.scale is not None:  # only the last worker writes (and indexes) the job
+            stored = self.scale.finish(self, status, reason, stored)
         if stored:
             self._index()
             logger.info("consent: job %s stored in %s", self.job_id, self.store.location)

@@ -30,14 +30,12 @@ from typing import Any
 from crawler.core import Policy, RegistryAnswer, decide
 from crawler.records import now_rfc3339
 from crawler.registry import ContentRegistry, Registry
-from crawler.store.writer import PART_COMPRESSLEVEL
+from crawler.store.writer import PART_COMPRESSLEVEL, json_line
 
 from .index import store_index
 from .jobs import Job, Line, iter_raw_lines, parse_line
 from .redecide import SignalFiles, combined_answer, evidence_for, judge, registry_urls
 from .tombstone import is_tombstone, item_id_of, make_tombstone
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class RegistryUnavailable(RuntimeError):
@@ -258,7 +256,7 @@ def _purge_log(plan: JobPlan) -> bytes:
     lines += plan.unverifiable
     summary = {k: v for k, v in plan.summary().items() if not k.endswith("_items")}
     lines.append({"summary": True, "run_id": plan.run_id, "at": plan.at, **summary})
-    return b"".join(_dumps(line).encode("utf-8") + b"\n" for line in lines)
+    return b"".join(json_line(line).encode("utf-8") + b"\n" for line in lines)
 
 
 def _rewrite_part(job: Job, part: str, replacements: dict[int, dict[str, Any]]) -> None:
@@ -272,5 +270,5 @@ def _rewrite_part(job: Job, part: str, replacements: dict[int, dict[str, Any]]) 
             continue
         if item_id_of(parse_line(raw)) != tomb["item_id"]:  # the part changed since planning
             raise RuntimeError(f"{key} line {number} is no longer item {tomb['item_id']}")
-        out.append(_dumps(tomb).encode("utf-8") + b"\n")
+        out.append(json_line(tomb).encode("utf-8") + b"\n")
     job.objects.put(key, gzip.compress(b"".join(out), PART_COMPRESSLEVEL, mtime=0))

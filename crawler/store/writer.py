@@ -7,6 +7,9 @@
 * The manifest lists the parts that are in the store.
 * On ``resume`` the journals and the outbox left by a dead process are recovered first, and
   item ids already stored are remembered, so the resumed crawl neither loses nor duplicates.
+* A spool that cannot be written (disk full) fails the job loudly: the line is not counted,
+  nothing more is recorded in this run, and the stored manifest keeps saying "running", so
+  ``crawl --resume`` starts again from the seeds, as after a kill.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import threading
@@ -25,7 +29,7 @@ from typing import IO, Any
 
 from crawler.ops.fields import refusing_signals
 
-from .objects import ObjectStore
+from .objects import ObjectStore, StoreError
 from .parts import read_part_bytes
 from .uploader import Upload, Uploader
 
@@ -41,7 +45,7 @@ _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"
 KINDS = ("items", "decisions")
 
 
-def _dumps(record: dict[str, Any]) -> str:
+def json_line(record: dict[str, Any]) -> str:
     """One JSON line: no character any reader could take for a line break."""
     text = _encode(record)
     for char, escaped in _LINE_BREAKS:
@@ -50,19 +54,34 @@ def _dumps(record: dict[str, Any]) -> str:
     return text
 
 
+class SpoolError(StoreError):
+    """The local spool cannot be written (disk full, file too large): the line is not kept."""
+
+
 class _Journal:
-    """Append-only JSON lines, flushed per line; rotated into a gzipped part."""
+    """Append-only JSON lines, each in the OS once appended; rotated into a gzipped part."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lines = 0
         self.bytes = 0
         self.opened = time.monotonic()
-        self._fh: IO[bytes] = path.open("ab")
+        # Unbuffered: a line is in the OS when append() returns (a killed process loses
+        # nothing), and a failed write leaves no hidden buffer to be flushed later.
+        self._fh: IO[bytes] = path.open("ab", buffering=0)
+        self._size = os.fstat(self._fh.fileno()).st_size
 
     def append(self, data: bytes) -> None:
-        self._fh.write(data)
-        self._fh.flush()  # in the OS from here on: a killed process loses nothing
+        """Append one line; if that fails the journal is cut back to its last whole line
+        (a partial line would corrupt the next one) and the error raised."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self._fh.write(view) or 0 :]
+        except OSError:
+            os.truncate(self.path, self._size)
+            raise
+        self._size += len(data)
         self.lines += 1
         self.bytes += len(data)
 
@@ -103,6 +122,7 @@ class JobWriter:
         self.decided: set[tuple[str, str, str]] = set()
         self._evidence_seen: set[str] = set()
         self._manifests = 0
+        self.failed: str | None = None  # why the spool could not be written, once it could not
         # Counts over the whole job, earlier runs of a resumed job included.
         self.counts: dict[str, int] = {"items": 0, "kept": 0, "refused": 0, "tombstones": 0}
         self.refused_by_signal: dict[str, int] = {}
@@ -137,15 +157,18 @@ class JobWriter:
 
     def _rotate(self, kind: str) -> None:
         journal = self.journals[kind]
-        if journal.lines == 0:
+        if journal.lines == 0 or self.failed:
             return
         counts = self._kind_counts(kind)
         tally = _difference(counts, self._cut[kind])
         tally[f"lines:{kind}"] = journal.lines
         self._cut[kind] = counts
         journal.close()
-        self._make_part(kind, journal.path, tally=tally)
-        self.journals[kind] = _Journal(journal.path)
+        try:
+            self._make_part(kind, journal.path, tally=tally)
+            self.journals[kind] = _Journal(journal.path)
+        except OSError as exc:  # the journal's lines stay where they are, for resume
+            self._fail(f"cannot write a part in the spool {self.outbox / kind}: {exc}")
 
     def rotate(self) -> None:
         """Close every journal into a part now (without waiting for the store)."""
@@ -285,10 +308,34 @@ class JobWriter:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def _fail(self, why: str) -> None:
+        """Stop recording: loud once, and every later write refused (SpoolError)."""
+        if self.failed is None:
+            self.failed = why
+            logger.error(
+                "consent: %s; nothing more is recorded in this run. What is spooled or "
+                "stored is kept: free space, then `consent-crawler crawl --resume %s`",
+                why,
+                self.job_id,
+            )
+
+    def _check(self) -> None:
+        if self.failed is not None:
+            raise SpoolError(self.failed)
+
     def _write(self, kind: str, record: dict[str, Any]) -> None:
+        self._check()
         journal = self.journals[kind]
-        journal.append((_dumps(record) + "\n").encode("utf-8"))
+        try:
+            journal.append((json_line(record) + "\n").encode("utf-8"))
+        except OSError as exc:
+            self._fail(f"cannot write to the spool {journal.path}: {exc}")
+            raise SpoolError(self.failed or str(exc)) from exc
         self.written[kind] += 1
+
+    def _rotate_if_full(self, kind: str) -> None:
+        """After a line is written and counted (a part's counts then match its lines)."""
+        journal = self.journals[kind]
         max_lines, max_bytes, max_seconds = self.limits
         if (
             journal.lines >= max_lines
@@ -302,35 +349,45 @@ class JobWriter:
         item_id = record.get("provenance", {}).get("item_id")
         if item_id in self.item_ids:
             return False
-        if item_id:
-            self.item_ids.add(item_id)
-        self.counts["items"] += 1
         html = record.get("html")
         if isinstance(html, str):
             record["html_sha256"] = hashlib.sha256(html.encode("utf-8")).hexdigest()
-        self._write("items", record)
+        self._write("items", record)  # counted only once it is in the spool
+        if item_id:
+            self.item_ids.add(item_id)
+        self.counts["items"] += 1
+        self._rotate_if_full("items")
         return True
 
     def write_decision(self, record: dict[str, Any]) -> bool:
         key = (record["url"], record["fetch"], record["use"])
         if key in self.decided:
             return False
+        self._write("decisions", record)  # counted only once it is in the spool
         self.decided.add(key)
         self._count_decision(record)
-        self._write("decisions", record)
+        self._rotate_if_full("decisions")
         return True
 
     def put_evidence(self, sha256: str, body: bytes) -> None:
         """Queue a policy-file snapshot for the store, once, content-addressed."""
         if sha256 in self._evidence_seen:
             return
-        self._evidence_seen.add(sha256)
+        self._check()
         path = self.outbox / "evidence" / sha256
-        path.write_bytes(body)
+        try:
+            path.write_bytes(body)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            self._fail(f"cannot write to the spool {path}: {exc}")
+            raise SpoolError(self.failed or str(exc)) from exc
+        self._evidence_seen.add(sha256)
         self.uploader.submit(Upload(f"evidence/{sha256}", path, only_if_absent=True))
 
     def tick(self) -> None:
         """Rotate journals that have been open too long (called periodically)."""
+        if self.failed:
+            return
         for kind in KINDS:
             if time.monotonic() - self.journals[kind].opened >= self.limits[2]:
                 self._rotate(kind)
@@ -353,6 +410,8 @@ class JobWriter:
     ) -> None:
         """Queue the manifest (with the stored parts, unless it lists its own) for the store;
         ``on_done`` runs once it is stored."""
+        if self.failed:
+            return  # the stored one still says "running": resume starts from the seeds
         if "parts" not in manifest:
             with self._lock:
                 manifest = {**manifest, "parts": self._parts_listing()}
@@ -370,6 +429,17 @@ class JobWriter:
 
     def close(self, manifest: dict[str, Any], timeout: float) -> bool:
         stored = self.flush(timeout)
+        if self.failed:
+            self.uploader.stop()  # what is complete was stored or waits in the outbox
+            for journal in self.journals.values():
+                journal.close()
+            logger.error(
+                "consent: job %s is not finished (%s); `consent-crawler crawl --resume %s`",
+                self.job_id,
+                self.failed,
+                self.job_id,
+            )
+            return False
         if not stored:
             manifest = {
                 **manifest,
