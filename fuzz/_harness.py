@@ -18,13 +18,10 @@ from crawler.core import (
     Decision,
     Evidence,
     Policy,
-    _robots,
-    aipref,
-    content_signal,
     decide,
     load_policy,
 )
-from crawler.core._cache import PARSED_FILES
+from crawler.core.decide import clear_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = load_policy(ROOT / "policies" / "default.toml")
@@ -46,14 +43,6 @@ def text(raw: bytes) -> str:
 def url_for(raw_path: bytes) -> str:
     path = text(raw_path).lstrip("/")
     return f"{URL}/{path}"
-
-
-def clear_caches() -> None:
-    PARSED_FILES.clear()
-    aipref.parse_statement.cache_clear()
-    content_signal.parse.cache_clear()
-    _robots.product_token.cache_clear()
-    _robots.product_name.cache_clear()
 
 
 def checked_decision(evidence: Evidence, policy: Policy = POLICY) -> Decision:

@@ -43,8 +43,8 @@ from crawler.core import (
     load_policy,
     tdmrep,
 )
-from crawler.core._cache import PARSED_FILES
 from crawler.core._patterns import matches, normalise_path, normalise_pattern, url_path
+from crawler.core.decide import clear_caches
 from crawler.core.directives import _header_directives
 from tests.vectorlib import ROOT
 
@@ -69,14 +69,6 @@ SLOW = settings(BASE, max_examples=200, deadline=800)
 # Unicode text without surrogates (a surrogate cannot occur in decoded input).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 ONE_LINE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"))
-
-
-def clear_caches() -> None:
-    PARSED_FILES.clear()
-    aipref.parse_statement.cache_clear()
-    content_signal.parse.cache_clear()
-    _robots.product_token.cache_clear()
-    _robots.product_name.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from . import ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
+from . import _robots, ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
+from ._cache import PARSED_FILES
 from ._patterns import url_path
 from .decision import Decision, Reason, UseAnswer
 from .evidence import Evidence, RegistryAnswer
@@ -165,3 +166,13 @@ def registry_reason(answer: RegistryAnswer, policy: Policy) -> Reason:
     if answer.opted_in:
         return Reason("registry", "allow", "use", f"opted in at {where}")
     return Reason("registry", "unknown", "use", f"not opted out in {where}")
+
+
+def clear_caches() -> None:
+    """Forget every parse the core has cached (the fuzzers and property tests check that an
+    answer never depends on what was cached before)."""
+    PARSED_FILES.clear()
+    aipref.parse_statement.cache_clear()
+    content_signal.parse.cache_clear()
+    _robots.product_token.cache_clear()
+    _robots.product_name.cache_clear()

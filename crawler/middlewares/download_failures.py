@@ -51,9 +51,8 @@ from twisted.web.client import ResponseFailed
 
 from crawler.context import ConsentComponent, ConsentContext
 from crawler.core import Decision, Reason
-from crawler.middlewares.origin_policy import hops_of, is_consent_target
+from crawler.middlewares.origin_policy import is_consent_target, record_request
 from crawler.policy_fetch import origin_of
-from crawler.records import decision_line
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -70,18 +69,14 @@ def record_download_failure(
     """Record ``request`` as refused because it could not be downloaded (``kind``: stats key)."""
     reason = Reason("network", "error", "fetch", detail[:_MAX_DETAIL])
     decision = Decision(request.url, "refused", "n/a", context.policy.mode, (reason,))
-    context.record_decision(
-        decision_line(
-            job_id=context.job_id,
-            url=request.url,
-            decision=decision,
-            stage="download",
-            origin=context.origins.peek(origin_of(request.url)),
-            hops=hops_of(request),
-            status=status,
-            registry=request.meta.get("consent_registry"),
-        ),
+    record_request(
+        context,
+        request,
         decision,
+        stage="download",
+        files=context.origins.peek(origin_of(request.url)),
+        registry=request.meta.get("consent_registry"),
+        status=status,
     )
     context.stats.inc_value(f"consent/download_failures/{kind}")
     logger.warning("consent: %s not downloaded: %s", request.url, reason.detail)

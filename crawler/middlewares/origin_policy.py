@@ -88,6 +88,32 @@ class OriginPolicyMiddleware(ConsentComponent):
             refuse_request(self.context, request, decision, files)
 
 
+def record_request(
+    context: ConsentContext,
+    request: Request,
+    decision: Decision,
+    *,
+    stage: str,
+    files: OriginFiles | None,
+    registry: RegistryAnswer | None = None,
+    status: int | None = None,
+) -> None:
+    """Record the decision on a request that yields no content (refused, or failed)."""
+    context.record_decision(
+        decision_line(
+            job_id=context.job_id,
+            url=request.url,
+            decision=decision,
+            stage=stage,
+            origin=files,
+            hops=hops_of(request),
+            status=status,
+            registry=registry,
+        ),
+        decision,
+    )
+
+
 def refuse_request(
     context: ConsentContext,
     request: Request,
@@ -96,18 +122,7 @@ def refuse_request(
     registry: RegistryAnswer | None = None,
 ) -> NoReturn:
     """Record a decision made before the request was sent, and drop the request."""
-    context.record_decision(
-        decision_line(
-            job_id=context.job_id,
-            url=request.url,
-            decision=decision,
-            stage="request",
-            origin=files,
-            hops=hops_of(request),
-            registry=registry,
-        ),
-        decision,
-    )
+    record_request(context, request, decision, stage="request", files=files, registry=registry)
     refusal = decision.refusals()[0] if decision.refusals() else None
     why = f"{refusal.signal}: {refusal.detail}" if refusal else "refused"
     raise IgnoreRequest(f"consent: not requested ({why})")
