@@ -10,10 +10,11 @@ failing it: RFC 9309 §2.5 wants the first 500 KiB parsed, not the file rejected
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import StopDownload
@@ -167,10 +168,12 @@ class PolicyFileFetcher:
             ), (int(max_age.group(1)) if max_age else None)
 
 
+@functools.lru_cache(maxsize=4096)
 def origin_of(url: str) -> str:
-    """scheme://host[:port] of a URL: the authority RFC 9309 rules apply to."""
-    from urllib.parse import urlsplit
+    """scheme://host[:port] of a URL: the authority RFC 9309 rules apply to.
 
+    Cached: every middleware on a request's way asks for the same URL's origin (~15 times a
+    page), and parsing the URL each time was a measurable share of the crawl's CPU."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 

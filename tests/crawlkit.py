@@ -17,6 +17,8 @@ from crawler.store.parts import read_part
 from tests.clitools import console_script, run_cli
 
 FAST = ("--set", "DOWNLOAD_DELAY=0")
+# Two requests at a time: a crawl slow enough to be killed, cut off or filled up mid-way.
+TWO_AT_A_TIME = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "policies" / "default.toml"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from crawler.demo.server import Origin, Route, SiteServer
 from tests.clitools import run_cli
-from tests.crawlkit import Job, crawl, start_crawl, wait_until
+from tests.crawlkit import TWO_AT_A_TIME, Job, crawl, start_crawl, wait_until
 
 PAGES = 60
 
@@ -34,14 +34,7 @@ def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
     tmp_path: Path, kill_after: int
 ) -> None:
     origin = _site()
-    limits = (
-        "--set",
-        "CONCURRENT_REQUESTS=2",
-        "--set",
-        "CONCURRENT_REQUESTS_PER_DOMAIN=2",
-        "--set",
-        "CONSENT_PART_MAX_LINES=7",
-    )
+    limits = (*TWO_AT_A_TIME, "--set", "CONSENT_PART_MAX_LINES=7")
     with SiteServer([origin]) as site:
         whole = crawl(tmp_path / "whole", origin.url("/p0"), job_id="whole", extra=limits)
         assert whole.exit_code == 0, whole.stderr
@@ -95,7 +88,7 @@ def test_a_gracefully_stopped_crawl_resumes_from_its_frontier(tmp_path: Path) ->
     """SIGTERM: Scrapy stops cleanly and keeps its frontier (JOBDIR); the resumed job asks
     for no page twice and ends with the same items as an uninterrupted crawl."""
     origin = _site()
-    limits = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
+    limits = TWO_AT_A_TIME
     with SiteServer([origin]) as site:
         store = tmp_path / "store"
         process = start_crawl(store, origin.url("/p0"), job_id="graceful", extra=limits)

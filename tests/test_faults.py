@@ -14,6 +14,7 @@ from crawler.demo.server import Origin, Route, SiteServer
 from crawler.store.parts import read_part_bytes
 from crawler.store.s3 import S3Objects
 from tests.crawlkit import (
+    TWO_AT_A_TIME,
     Job,
     crawl,
     crawl_with_file_size_limit,
@@ -26,7 +27,6 @@ from tests.registrykit import RegistryServer, flapping
 from tests.s3kit import S3_TRY_AGAIN, MotoS3, S3FaultProxy, moto_server
 
 PAGES = 40
-SLOW = ("--set", "CONCURRENT_REQUESTS=2", "--set", "CONCURRENT_REQUESTS_PER_DOMAIN=2")
 
 
 def _site(name: str = "site", *, delay: float = 0.02, big: dict[int, int] | None = None) -> Origin:
@@ -54,7 +54,7 @@ def _s3_items(s3: MotoS3, prefix: str, job: str) -> list[dict[str, Any]]:
 
 
 def _uninterrupted(tmp_path: Path, origin: Origin) -> set[str]:
-    whole = crawl(tmp_path / "whole", origin.url("/p0"), job_id="whole", extra=SLOW)
+    whole = crawl(tmp_path / "whole", origin.url("/p0"), job_id="whole", extra=TWO_AT_A_TIME)
     assert whole.exit_code == 0, whole.stderr
     ids = _ids(whole.items)
     assert len(ids) == len(set(ids)) == PAGES
@@ -75,7 +75,7 @@ def test_killed_with_sigkill_while_parts_upload_then_resumed_loses_nothing(
             f"CONSENT_SPOOL_DIR={spool}",
             "--set",
             "CONSENT_PART_MAX_LINES=3",
-            *SLOW,
+            *TWO_AT_A_TIME,
         )
         objects = S3Objects.from_url(s3.url("killed"), endpoint_url=s3.endpoint)
         process = start_crawl(
@@ -115,7 +115,7 @@ def test_a_full_spool_fails_the_crawl_loudly_and_resume_loses_nothing(tmp_path: 
     # Page 12's item is larger than the 64 KiB the crawl's files may grow to.
     origin = _site(delay=0.0, big={12: 100_000})
     store = tmp_path / "store"
-    settings = ("--set", "CONSENT_PART_MAX_LINES=2", *SLOW)
+    settings = ("--set", "CONSENT_PART_MAX_LINES=2", *TWO_AT_A_TIME)
     with SiteServer([origin]) as site:
         expected = _uninterrupted(tmp_path, origin)
         site.clear()
@@ -160,7 +160,7 @@ def test_s3_answering_500_503_and_slowdown_for_a_while_loses_nothing(tmp_path: P
                 f"CONSENT_SPOOL_DIR={spool}",
                 "--set",
                 "CONSENT_PART_MAX_LINES=3",
-                *SLOW,
+                *TWO_AT_A_TIME,
             ),
         )
         wait_until(lambda: objects.exists("jobs/flaky/manifest.json"))  # started, reached S3

@@ -10,7 +10,7 @@ from typing import Any
 from crawler.demo.server import Origin, Route, SiteServer
 from crawler.store.parts import read_part_bytes
 from crawler.store.s3 import S3Objects
-from tests.crawlkit import crawl, start_crawl, wait_until
+from tests.crawlkit import TWO_AT_A_TIME, crawl, start_crawl, wait_until
 from tests.s3kit import MotoS3, OutageProxy, moto_server
 
 PAGES = 40
@@ -76,10 +76,7 @@ def test_s3_outage_in_the_middle_of_a_crawl_loses_nothing(tmp_path: Path) -> Non
     with moto_server() as s3, SiteServer([origin]) as site:
         proxy = OutageProxy(int(s3.endpoint.rsplit(":", 1)[1]))
         limits = (
-            "--set",
-            "CONCURRENT_REQUESTS=2",
-            "--set",
-            "CONCURRENT_REQUESTS_PER_DOMAIN=2",
+            *TWO_AT_A_TIME,
             "--set",
             "CONSENT_PART_MAX_LINES=3",
             "--set",
