@@ -42,7 +42,7 @@ def run_plain(cfg: dict[str, Any]) -> None:
     import crawler.settings as project
     from crawler.context import load_crawl_policy
     from crawler.spiders.consent import ConsentSpider
-    from crawler.store.writer import PART_COMPRESSLEVEL
+    from crawler.store.journal import PART_COMPRESSLEVEL
 
     settings = Settings()
     values = {k: getattr(project, k) for k in dir(project) if k.isupper() and k != "ADDONS"}

@@ -26,6 +26,9 @@ from twisted.internet import task
 from crawler.cli._common import policy_path
 from crawler.core import Decision, Policy, PolicyError, PolicyIssue, load_policy
 from crawler.network_guard import network_rules
+from crawler.ops.index import store_index
+from crawler.ops.index_feed import IndexFeed
+from crawler.ops.jobs import Job
 from crawler.origin_cache import OriginCache
 from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
 from crawler.registry_lookups import RegistryLookups, SharedAnswers
@@ -253,6 +256,10 @@ class ConsentContext:
         objects.check_writable()
         self.resume = settings.getbool("CONSENT_RESUME")
         self.upload_timeout = settings.getfloat("CONSENT_UPLOAD_TIMEOUT", 300)
+        # The job index, built from the lines as they are written.  Not for a resumed job
+        # (another process wrote some of its parts) nor for several workers (the last one
+        # indexes the merged job): those are indexed from the stored parts at the end.
+        self.index_feed = IndexFeed() if not self.resume and self.scale is None else None
         self.store = JobWriter(
             objects,
             self.job_id,
@@ -263,6 +270,7 @@ class ConsentContext:
             part_max_seconds=settings.getfloat("CONSENT_PART_MAX_SECONDS", 300),
             resume=self.resume,
             manifest_key=self.scale.manifest_key(self.job_id, worker) if self.scale else None,
+            index_feed=self.index_feed,
         )
         if self.scale is not None:
             self.scale.writer = self.store
@@ -441,14 +449,17 @@ class ConsentContext:
         if stored:
             self._index()
             logger.info("consent: job %s stored in %s", self.job_id, self.store.location)
+        if self.index_feed is not None:
+            self.index_feed.close()
 
     def _index(self) -> None:
-        """The lookup index for the operators' tools (they rebuild it if it is missing)."""
+        """The lookup index for the operators' tools (they rebuild it if it is missing): the
+        one built as the parts were written, else built from the stored parts."""
+        feed = self.index_feed
         try:
-            from crawler.ops.index import store_index
-        except ImportError:  # pragma: no cover - the tools are part of the package
-            return
-        try:
-            store_index(self.store.objects, self.job_id)
+            built = feed.finish(Job.open(self.store.objects, self.job_id)) if feed else None
+            if feed is not None and built is None:
+                logger.info("consent: building the job index from the parts (%s)", feed.broken)
+            store_index(self.store.objects, self.job_id, built)
         except Exception as exc:  # a convenience: never fail a finished crawl over it
             logger.warning("consent: could not write the job index: %s", exc)

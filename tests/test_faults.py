@@ -4,6 +4,7 @@ equal an uninterrupted crawl's (or every URL has a decision that says why it was
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.demo.server import Origin, Route, SiteServer
+from crawler.store.journal import journal_lines
 from crawler.store.parts import read_part_bytes
 from crawler.store.s3 import S3Objects
 from tests.crawlkit import (
@@ -30,11 +32,15 @@ PAGES = 40
 
 
 def _site(name: str = "site", *, delay: float = 0.02, big: dict[int, int] | None = None) -> Origin:
-    """``PAGES`` pages linked in a chain; ``big`` gives some pages a body of that many bytes."""
+    """``PAGES`` pages linked in a chain; ``big`` gives some pages a body of that many bytes
+    (hex digits, which stay large in the gzipped spool)."""
     routes: dict[str, Route] = {}
     for i in range(PAGES):
         links = "".join(f'<a href="/p{j}">p{j}</a>' for j in (i + 1, i + 2) if j < PAGES)
-        filler = "lorem ipsum " * ((big or {}).get(i, 3000) // 12)
+        filler = "lorem ipsum " * (3000 // 12)
+        if big and i in big:
+            digests = (hashlib.sha256(b"%d" % k).hexdigest() for k in range(big[i] // 64))
+            filler = " ".join(digests)
         routes[f"/p{i}"] = Route(
             body=f"<html><body><p>page {i} {filler}</p>{links}</body></html>", delay=delay
         )
@@ -131,7 +137,8 @@ def test_a_full_spool_fails_the_crawl_loudly_and_resume_loses_nothing(tmp_path: 
         assert full.manifest["status"] == "running"  # not finished: resume starts over
         before = _ids(full.items)  # every stored part still reads
         assert 0 < len(before) < PAGES and set(before) <= expected
-        spooled = (store / ".spool" / "full" / "w0" / "items.journal").read_bytes()
+        journal = (store / ".spool" / "full" / "w0" / "items.journal").read_bytes()
+        spooled = journal_lines(journal)
         assert spooled[-1:] in (b"", b"\n")  # cut back to whole lines
         assert all(json.loads(line) for line in spooled.splitlines())
         resumed = crawl(store, job_id="full", extra=("--resume", "full", *settings))

@@ -78,13 +78,14 @@ class Group:
     cycle: an evicted file is freed at once instead of waiting for the cyclic collector.
     """
 
-    __slots__ = ("_kinds", "_prefixes", "_records", "_spans", "agents")
+    __slots__ = ("_kinds", "_lines_of", "_prefixes", "_records", "_spans", "agents")
 
     def __init__(self, robots: RobotsFile, run_ids: list[int]) -> None:
         self._records, self._kinds, self._prefixes = robots.records, robots.kinds, robots.prefixes
         runs = [robots.runs[i] for i in run_ids]
         self._spans = [(run.start, run.end) for run in runs]
         self.agents = [agent for run in runs for agent in run.agents]
+        self._lines_of: dict[int, list[Line]] = {}  # asked for every URL: worked out once
 
     def longest_match(self, path: str) -> Rule | None:
         """The matching rule with the longest pattern; on a tie an Allow wins (RFC 9309).
@@ -113,13 +114,16 @@ class Group:
         return best
 
     def _lines(self, kind: int) -> list[Line]:
-        kinds, records = self._kinds, self._records
-        return [
-            Line(record_value(records[i]), i)
-            for start, end in self._spans
-            for i in range(start, end)
-            if kinds[i] == kind
-        ]
+        found = self._lines_of.get(kind)
+        if found is None:
+            kinds, records = self._kinds, self._records
+            found = self._lines_of[kind] = [
+                Line(record_value(records[i]), i)
+                for start, end in self._spans
+                for i in range(start, end)
+                if kinds[i] == kind
+            ]
+        return found
 
     @property
     def usages(self) -> list[Line]:

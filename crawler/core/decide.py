@@ -11,11 +11,21 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from . import _robots, ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
-from ._cache import PARSED_FILES
+from ._cache import PARSED_FILES, BoundedCache
 from ._patterns import url_path
+from ._robots import RobotsFile
 from .decision import Decision, Reason, UseAnswer
-from .evidence import Evidence, RegistryAnswer
+from .evidence import Evidence, FetchedFile, RegistryAnswer
 from .policy import Policy
+
+# What an origin's robots.txt and ai.txt say about one path.  Each page is decided twice with
+# the same files (before its request, after its response), so the answer is kept for the last
+# few thousand paths.  Keyed by the objects' identities: an entry holds the objects themselves,
+# so no id in a live key can be reused by another object.
+_FileAnswer = tuple[
+    FetchedFile | None, FetchedFile | None, Policy, Reason | None, tuple[Reason, ...], bool
+]
+FILE_ANSWERS: BoundedCache[_FileAnswer] = BoundedCache(capacity=2048, max_weight=2048)
 
 
 def decide(evidence: Evidence, policy: Policy) -> Decision:
@@ -36,19 +46,13 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
         )
         if file is not None
     }
-    robots = None
-    if evidence.robots_txt is not None:
-        reason, robots = robots_txt.fetch_reasons(evidence.robots_txt, token, path, policy)
-        reasons.append(reason)
-    if any(r.scope == "fetch" and r.refuses for r in reasons):
+    robots_reason, use_reasons, fetch_ok = _file_answer(evidence, token, path, policy)
+    if robots_reason is not None:
+        reasons.append(robots_reason)
+    if not fetch_ok or any(r.scope == "fetch" and r.refuses for r in reasons):
         return Decision(evidence.url, "refused", "n/a", policy.mode, tuple(reasons), files)
 
-    if robots is not None and evidence.robots_txt is not None:
-        sha = evidence.robots_txt.sha256
-        reasons += robots_txt.ai_token_reasons(robots, path, policy, sha)
-        reasons += robots_txt.preference_reasons(robots, token, path, policy, sha)
-    if evidence.ai_txt is not None:
-        reasons += ai_txt.reasons(evidence.ai_txt, token, path, policy)
+    reasons += use_reasons
     reasons += tdmrep.reasons(
         path, policy, evidence.tdmrep_json, evidence.headers, evidence.meta, evidence.document
     )
@@ -75,6 +79,36 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
         tuple(reasons) + _mode_reason(reasons, policy),
         files,
     )
+
+
+def _file_answer(
+    evidence: Evidence, token: str, path: str, policy: Policy
+) -> tuple[Reason | None, tuple[Reason, ...], bool]:
+    """robots.txt's fetch reason, the use reasons of robots.txt and ai.txt, and whether the
+    fetch may go on (False: robots.txt refuses it, and the use reasons are not worked out)."""
+    robots_txt_file, ai_txt_file = evidence.robots_txt, evidence.ai_txt
+    key = (id(robots_txt_file), id(ai_txt_file), token, path, id(policy))
+
+    def work_out() -> _FileAnswer:
+        fetch_reason: Reason | None = None
+        robots: RobotsFile | None = None
+        if robots_txt_file is not None:
+            fetch_reason, robots = robots_txt.fetch_reasons(robots_txt_file, token, path, policy)
+            if fetch_reason.scope == "fetch" and fetch_reason.refuses:
+                return robots_txt_file, ai_txt_file, policy, fetch_reason, (), False
+        use: list[Reason] = []
+        if robots is not None and robots_txt_file is not None:
+            sha = robots_txt_file.sha256
+            use += robots_txt.ai_token_reasons(robots, path, policy, sha)
+            use += robots_txt.preference_reasons(robots, token, path, policy, sha)
+        if ai_txt_file is not None:
+            use += ai_txt.reasons(ai_txt_file, token, path, policy)
+        return robots_txt_file, ai_txt_file, policy, fetch_reason, tuple(use), True
+
+    answer = FILE_ANSWERS.get_or_create(key, work_out)
+    if answer[0] is not robots_txt_file or answer[1] is not ai_txt_file or answer[2] is not policy:
+        answer = work_out()  # cannot happen while the entry holds them; never trust an id alone
+    return answer[3], answer[4], answer[5]
 
 
 def _use(reasons: list[Reason], policy: Policy) -> UseAnswer:
@@ -172,6 +206,7 @@ def clear_caches() -> None:
     """Forget every parse the core has cached (the fuzzers and property tests check that an
     answer never depends on what was cached before)."""
     PARSED_FILES.clear()
+    FILE_ANSWERS.clear()
     aipref.parse_statement.cache_clear()
     content_signal.parse.cache_clear()
     _robots.product_token.cache_clear()

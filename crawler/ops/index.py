@@ -14,9 +14,10 @@ the records themselves: ``show`` reads the full line from its part, so what an o
 is always what the store holds (and what ``verify`` checks), and the index stays small.  It is
 disposable: built from the parts the manifest lists, it records that list, and a reader that
 finds it absent or different from the manifest's (a job that went on, a resumed job) builds it
-again.  The crawl writes it when a job ends (``store_index``); ``recheck`` writes it again
-after a purge, and the manifest's purge runs are recorded too, so an index from before a purge
-is rebuilt (a tombstone is an items row with use ``purged`` plus a ``tombstones`` row).
+again.  The crawl builds it as it writes (``IndexFeed``) and stores it when the job ends
+(``store_index``; from the parts when the feed could not stand for them); ``recheck`` writes it
+again after a purge, and the manifest's purge runs are recorded too, so an index from before a
+purge is rebuilt (a tombstone is an items row with use ``purged`` plus a ``tombstones`` row).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def purges_signature(manifest: dict[str, Any]) -> str:
 # -- building --------------------------------------------------------------------------------
 
 
-class _Builder:
+class RowBuilder:
     """Rows collected per table and inserted in batches (one transaction for the whole build);
     part names and domains get their numbers on first sight."""
 
@@ -118,6 +119,12 @@ class _Builder:
         self.parts: dict[tuple[str, str], int] = {}
         self.domains: dict[str, int] = {}
         self.origins: dict[str, int] = {}
+        self.counts = dict.fromkeys(KIND_CODES, 0)
+
+    def line(self, kind: str, line: Line) -> None:
+        """Add one stored line of ``kind`` (rows are numbered in the order lines are added)."""
+        self.counts[kind] += 1
+        (self.item if kind == "items" else self.decision)(self.counts[kind], line)
 
     def add(self, table: str, row: tuple[Any, ...]) -> None:
         rows = self.rows.setdefault(table, [])
@@ -239,6 +246,23 @@ class _Builder:
         self.urls("decisions", row_id, (rec.get("url"), *_hop_urls(rec)))
 
 
+def index_fields(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a record ``RowBuilder`` reads: what the crawl keeps in memory until a part is
+    made (an item without its text and HTML, ~1% of it)."""
+    if kind != "items" or is_tombstone(record):
+        return record
+    prov = record.get("provenance") or {}
+    return {
+        **{k: record.get(k) for k in ("url", "final_url", "fetched_at", "status")},
+        "content_sha256": record.get("content_sha256"),
+        "provenance": {
+            "item_id": prov.get("item_id"),
+            "decision": {"use": (prov.get("decision") or {}).get("use")},
+            "redirects": prov.get("redirects"),
+        },
+    }
+
+
 def _hop_urls(record: dict[str, Any]) -> Iterator[Any]:
     for hop in record.get("redirects") or []:
         if isinstance(hop, dict):
@@ -246,16 +270,12 @@ def _hop_urls(record: dict[str, Any]) -> Iterator[Any]:
 
 
 def _fill(conn: sqlite3.Connection, job: Job) -> dict[str, int]:
-    out = _Builder(conn)
-    counts = {"items": 0, "decisions": 0}
-    for row_id, line in enumerate(job.lines("items"), 1):
-        out.item(row_id, line)
-        counts["items"] = row_id
-    for row_id, line in enumerate(job.lines("decisions"), 1):
-        out.decision(row_id, line)
-        counts["decisions"] = row_id
+    out = RowBuilder(conn)
+    for kind in KIND_CODES:
+        for line in job.lines(kind):
+            out.line(kind, line)
     out.flush()
-    return counts
+    return out.counts
 
 
 def build_index(objects: ObjectStore, job_id: str) -> bytes:
@@ -263,32 +283,44 @@ def build_index(objects: ObjectStore, job_id: str) -> bytes:
     job = Job.open(objects, job_id)
     with tempfile.TemporaryDirectory(prefix="consent-index-") as tmp:
         path = Path(tmp) / INDEX_NAME
-        conn = sqlite3.connect(path)
+        conn = create_index_db(path)
         try:
-            # A scratch file rebuilt from the parts on any failure: no journal, no fsync.
-            conn.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
-            conn.executescript(_SCHEMA)
-            counts = _fill(conn, job)
-            conn.executescript(_INDEXES)
-            meta = {
-                "schema": SCHEMA_VERSION,
-                "job_id": job.job_id,
-                "parts": parts_signature(job.manifest),
-                "purges": purges_signature(job.manifest),
-                "built_at": normalise_time(datetime.now(UTC).isoformat()) or "",
-                "items": str(counts["items"]),
-                "decisions": str(counts["decisions"]),
-            }
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
-            conn.commit()
+            finish_index_db(conn, job, _fill(conn, job))
         finally:
             conn.close()
         return path.read_bytes()
 
 
-def store_index(objects: ObjectStore, job_id: str) -> None:
-    """Build the index of a job and put it into the store (the writer calls this at job end)."""
-    objects.put(index_key(job_id), build_index(objects, job_id))
+def create_index_db(path: Path) -> sqlite3.Connection:
+    """A new, empty index database at ``path``, its tables made, its indexes not yet."""
+    conn = sqlite3.connect(path)
+    # A scratch file rebuilt from the parts on any failure: no journal, no fsync.
+    conn.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def finish_index_db(conn: sqlite3.Connection, job: Job, counts: dict[str, int]) -> None:
+    """Make the lookup indexes (faster after the rows than before) and record what the index
+    was built from, so a reader can tell when it is stale."""
+    conn.executescript(_INDEXES)
+    meta = {
+        "schema": SCHEMA_VERSION,
+        "job_id": job.job_id,
+        "parts": parts_signature(job.manifest),
+        "purges": purges_signature(job.manifest),
+        "built_at": normalise_time(datetime.now(UTC).isoformat()) or "",
+        "items": str(counts["items"]),
+        "decisions": str(counts["decisions"]),
+    }
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+    conn.commit()
+
+
+def store_index(objects: ObjectStore, job_id: str, built: bytes | None = None) -> None:
+    """Put the index of a job into the store: ``built`` (what the crawl built as it wrote,
+    ``IndexFeed``), else built now from the stored parts."""
+    objects.put(index_key(job_id), built or build_index(objects, job_id))
 
 
 # -- opening ---------------------------------------------------------------------------------

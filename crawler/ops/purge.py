@@ -30,7 +30,8 @@ from typing import Any
 from crawler.core import Policy, RegistryAnswer, decide
 from crawler.records import now_rfc3339
 from crawler.registry import ContentRegistry, Registry
-from crawler.store.writer import PART_COMPRESSLEVEL, json_line
+from crawler.store.journal import PART_COMPRESSLEVEL
+from crawler.store.writer import json_line
 
 from .index import store_index
 from .jobs import Job, Line, iter_raw_lines, parse_line

@@ -18,27 +18,24 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from crawler.ops.fields import refusing_signals
 
+from .journal import PART_COMPRESSLEVEL, Journal, journal_lines
 from .objects import ObjectStore, StoreError
 from .parts import read_part_bytes
 from .uploader import Upload, Uploader
 
-# gzip's own default: parts within ~1% of level 9's size for about half the CPU (level 9
-# compression was a third of the crawl's CPU on pages of 20-60 KiB; see bench/RESULTS.md).
-PART_COMPRESSLEVEL = 6
-
 logger = logging.getLogger(__name__)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 # JSON may hold these raw inside strings, but str.splitlines() (readers of JSON lines) breaks
 # lines at them: a page with U+2028 in its text would split its item line in two.
 _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
@@ -47,6 +44,10 @@ KINDS = ("items", "decisions")
 
 def json_line(record: dict[str, Any]) -> str:
     """One JSON line: no character any reader could take for a line break."""
+    if all(value.isascii() for value in record.values() if isinstance(value, str)):
+        # An item's bulk (text, HTML) is ASCII: the ASCII encoder is ~40% faster there, and
+        # escapes every other character (line breaks included) of the few nested strings.
+        return _encode_ascii(record)
     text = _encode(record)
     for char, escaped in _LINE_BREAKS:
         if char in text:
@@ -54,39 +55,17 @@ def json_line(record: dict[str, Any]) -> str:
     return text
 
 
+class PartObserver(Protocol):
+    """Told of each line spooled and of each part made from the spooled lines, in order
+    (``crawler.ops.index_feed.IndexFeed`` builds the job index from them)."""
+
+    def line(self, kind: str, record: dict[str, Any]) -> None: ...
+
+    def part(self, kind: str, name: str, lines: int) -> None: ...
+
+
 class SpoolError(StoreError):
     """The local spool cannot be written (disk full, file too large): the line is not kept."""
-
-
-class _Journal:
-    """Append-only JSON lines, each in the OS once appended; rotated into a gzipped part."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lines = 0
-        self.bytes = 0
-        self.opened = time.monotonic()
-        # Unbuffered: a line is in the OS when append() returns (a killed process loses
-        # nothing), and a failed write leaves no hidden buffer to be flushed later.
-        self._fh: IO[bytes] = path.open("ab", buffering=0)
-        self._size = os.fstat(self._fh.fileno()).st_size
-
-    def append(self, data: bytes) -> None:
-        """Append one line; if that fails the journal is cut back to its last whole line
-        (a partial line would corrupt the next one) and the error raised."""
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[self._fh.write(view) or 0 :]
-        except OSError:
-            os.truncate(self.path, self._size)
-            raise
-        self._size += len(data)
-        self.lines += 1
-        self.bytes += len(data)
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 class JobWriter:
@@ -102,6 +81,7 @@ class JobWriter:
         part_max_seconds: float = 300.0,
         resume: bool = False,
         manifest_key: str | None = None,
+        index_feed: PartObserver | None = None,
     ) -> None:
         self.objects = objects
         self.location = objects.location
@@ -134,10 +114,15 @@ class JobWriter:
         self._stored: dict[str, int] = {}
         self.stored_version = 0
         self.written = dict.fromkeys(KINDS, 0)
+        self.index_feed = index_feed
         if resume:
             self._recover()
+        for kind in KINDS:  # a job id's spool reused without --resume: keep what it holds
+            left = spool / f"{kind}.journal"
+            if not resume and left.exists() and left.stat().st_size:
+                self._make_part(kind, left, skip_known=True)
         self._cut = {kind: self._kind_counts(kind) for kind in KINDS}
-        self.journals = {kind: _Journal(spool / f"{kind}.journal") for kind in KINDS}
+        self.journals = {kind: Journal(spool / f"{kind}.journal") for kind in KINDS}
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -163,10 +148,10 @@ class JobWriter:
         tally = _difference(counts, self._cut[kind])
         tally[f"lines:{kind}"] = journal.lines
         self._cut[kind] = counts
-        journal.close()
         try:
-            self._make_part(kind, journal.path, tally=tally)
-            self.journals[kind] = _Journal(journal.path)
+            journal.finish()
+            self._make_part(kind, journal.path, tally=tally, finished=journal.lines)
+            self.journals[kind] = Journal(journal.path)
         except OSError as exc:  # the journal's lines stay where they are, for resume
             self._fail(f"cannot write a part in the spool {self.outbox / kind}: {exc}")
 
@@ -192,27 +177,42 @@ class JobWriter:
         *,
         skip_known: bool = False,
         tally: dict[str, int] | None = None,
+        finished: int = 0,
     ) -> None:
-        """Compress a journal into an outbox part, queue it, then empty the journal.
+        """Turn a journal into an outbox part and queue it; the journal is then gone or empty.
 
-        The part is in place before the journal is emptied: a kill in between leaves the lines
-        twice, never nowhere, and recovery (``skip_known``) drops the second copy.
+        ``finished``: the journal is this process's, complete (``Journal.finish``) with that
+        many lines, and is renamed into place: its lines are in the journal or in the part,
+        never in both or neither.  Otherwise (a journal a killed process left) its lines are
+        decoded and compressed into a new part, which is in place before the journal is
+        emptied: a kill in between leaves the lines twice, never nowhere, and recovery
+        (``skip_known``) drops the second copy.
         """
-        data = journal_path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]  # a line cut by a kill is dropped
-        if skip_known:
-            before = self._kind_counts(kind)
-            complete = self._unknown_lines(kind, complete)
-            tally = _difference(self._kind_counts(kind), before)
-        if complete:
+        lines, data = finished, b""
+        if not finished:
+            text = journal_lines(journal_path.read_bytes())
+            complete = text[: text.rfind(b"\n") + 1]  # a line cut by a kill is dropped
+            if skip_known:
+                before = self._kind_counts(kind)
+                complete = self._unknown_lines(kind, complete)
+                tally = _difference(self._kind_counts(kind), before)
+            lines = complete.count(b"\n")
+            data = gzip.compress(complete, PART_COMPRESSLEVEL, mtime=0) if lines else b""
+        if lines:
             self._seq[kind] += 1
             name = f"part-{self.worker}-{self._seq[kind]:05d}.jsonl.gz"
             final = self.outbox / kind / name
-            tmp = final.with_name(name + ".tmp")
-            tmp.write_bytes(gzip.compress(complete, PART_COMPRESSLEVEL, mtime=0))
-            tmp.replace(final)
-            self._queue_part(kind, final, complete.count(b"\n"), tally or {})
-        journal_path.write_bytes(b"")
+            if finished:
+                journal_path.replace(final)
+            else:
+                tmp = final.with_name(name + ".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(final)
+            self._queue_part(kind, final, lines, tally or {})
+            if self.index_feed is not None and not skip_known:
+                self.index_feed.part(kind, name, lines)
+        if not finished:
+            journal_path.write_bytes(b"")
 
     def _unknown_lines(self, kind: str, data: bytes) -> bytes:
         """Journal lines not already held in a part (remembering them as it goes)."""
@@ -332,6 +332,8 @@ class JobWriter:
             self._fail(f"cannot write to the spool {journal.path}: {exc}")
             raise SpoolError(self.failed or str(exc)) from exc
         self.written[kind] += 1
+        if self.index_feed is not None:
+            self.index_feed.line(kind, record)
 
     def _rotate_if_full(self, kind: str) -> None:
         """After a line is written and counted (a part's counts then match its lines)."""
