@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter, is_item
+from scrapy import Request
 from scrapy.http import Response
 
 from crawler.context import ConsentComponent
@@ -31,7 +32,7 @@ class ProvenanceMiddleware(ConsentComponent):
     ) -> AsyncIterator[Any]:
         consent = response.meta.get("consent")
         async for obj in result:
-            if not is_item(obj):
+            if isinstance(obj, Request) or not is_item(obj):  # most output is requests
                 yield obj
             elif consent is None:
                 self.context.stats.inc_value("consent/items_dropped/no_decision")
@@ -63,6 +64,9 @@ class ProvenanceMiddleware(ConsentComponent):
                 headers=consent.get("headers"),
             ),
         }
+        if type(item) is dict:  # the common case, without the adapter's per-key dispatch
+            item.update(fields)
+            return item
         adapter = ItemAdapter(item)
         try:
             for key, value in fields.items():
