@@ -38,6 +38,21 @@ class Run:
 
 def crawl(tmp: Path, run: Run, tag: str) -> dict[str, Any]:
     """Run one crawl pinned to the crawler's core; returns pages, rates, CPU and peak RSS."""
+    return _finish(*_start(tmp, run, tag, CRAWLER_CPU))
+
+
+def crawl_together(tmp: Path, runs: dict[str, Run], tag: str, cores: list[int]) -> dict[str, Any]:
+    """Run crawls at the same time, each pinned to its own core: whatever the machine does
+    meanwhile (other tenants, clock changes) it does to all of them, so their CPU times compare
+    even where one run's time differs from the next run's by 20%."""
+    started = {
+        key: _start(tmp, run, f"{key}-{tag}", cpu)
+        for (key, run), cpu in zip(runs.items(), cores, strict=True)
+    }
+    return {key: _finish(*job) for key, job in started.items()}
+
+
+def _start(tmp: Path, run: Run, tag: str, cpu: int) -> tuple[subprocess.Popen[bytes], Path]:
     work = tmp / tag
     work.mkdir(parents=True)
     store = f"s3://bench/{tag}" if run.s3_endpoint else str(work / "store")
@@ -53,13 +68,16 @@ def crawl(tmp: Path, run: Run, tag: str) -> dict[str, Any]:
         "settings": run.settings,
     }
     (work / "cfg.json").write_text(json.dumps(cfg))
-    cmd = pinned(CRAWLER_CPU, [sys.executable, str(CHILD), str(work / "cfg.json")])
+    cmd = pinned(cpu, [sys.executable, str(CHILD), str(work / "cfg.json")])
     cmd.append(str(work / "result.json"))
-    proc = subprocess.Popen(cmd)
+    return subprocess.Popen(cmd), work
+
+
+def _finish(proc: subprocess.Popen[bytes], work: Path) -> dict[str, Any]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{tag}: crawl exited {proc.returncode}")
+        raise RuntimeError(f"{work.name}: crawl exited {proc.returncode}")
     result = json.loads((work / "result.json").read_text())
     stats = result["stats"]
     pages = int(stats.get("item_scraped_count", 0))

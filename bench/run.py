@@ -1,7 +1,10 @@
 """The crawl benchmark (issue #6): what does consent cost a crawler's throughput?
 
-    python bench/run.py [--quick] [--variant small|latency|scale|decide|registry|all] [--json FILE]
+    python bench/run.py [--quick] [--variant small|paired|latency|scale|decide|registry|all]
+                        [--reps N] [--json FILE]
 
+* paired: (a) and (b) of the small workload at the same time, one per core, swapping cores
+  each round: the CPU ratio b/a with the machine's drift cancelled (a diagnostic).
 * small: a static multi-origin site (pages of 20-60 KiB, linked, with signal files) served by
   nginx (or Twisted) on another core; alternating runs of (a) plain Scrapy with
   ``ROBOTSTXT_OBEY = True``, (b) consent-crawler, every signal on, local store, (c) the same
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import Run, alternate, crawl, machine, summarize
-from servers import moto_s3, site_server
+from measure import Run, alternate, crawl, crawl_together, machine, summarize
+from servers import CRAWLER_CPU, SERVER_CPU, moto_s3, site_server
 from sitegen import SiteSpec, page_name, write_site
 
 BENCH = Path(__file__).resolve().parent
@@ -56,6 +60,33 @@ def variant_small(tmp: Path, quick: bool, reps: int) -> dict[str, Any]:
                 },
             )
     return {"site": spec.__dict__, "server": server, **summarize(runs)}
+
+
+def variant_paired(tmp: Path, quick: bool, reps: int) -> dict[str, Any]:
+    """(a) and (b) of the small workload run at the same time, one per core, swapping cores
+    each round; CPU ms per page of each and their ratio per round (a diagnostic for noisy
+    machines: the site server shares the second core, so pages/s are not comparable)."""
+    spec = SiteSpec(origins=10, pages_per_origin=100) if quick else SiteSpec(12, 250)
+    write_site(tmp / "site-paired", spec)
+    rounds = []
+    with site_server(tmp / "site-paired", spec.origins, tmp) as (server, ports):
+        seeds = [f"http://127.0.0.1:{p}/" for p in ports]
+        runs = {"a": Run("plain", seeds, spec.pages), "b": Run("consent", seeds, spec.pages)}
+        for rep in range(reps):
+            cores = [CRAWLER_CPU, SERVER_CPU] if rep % 2 == 0 else [SERVER_CPU, CRAWLER_CPU]
+            row = crawl_together(tmp, runs, f"paired-{rep}", cores)
+            row["cpu_ratio"] = round(row["b"]["cpu_ms_per_page"] / row["a"]["cpu_ms_per_page"], 3)
+            print(f"  paired round {rep + 1}: {row}", flush=True)
+            rounds.append(row)
+    return {
+        "site": spec.__dict__,
+        "server": server,
+        "rounds": rounds,
+        "median_cpu_ms_per_page": {
+            key: statistics.median(r[key]["cpu_ms_per_page"] for r in rounds) for key in "ab"
+        },
+        "median_cpu_ratio_b_to_a": statistics.median(r["cpu_ratio"] for r in rounds),
+    }
 
 
 def variant_latency(tmp: Path, quick: bool, reps: int) -> dict[str, Any]:
@@ -180,6 +211,15 @@ def table(results: dict[str, Any]) -> str:
                 f"{res['extra_round_trips']} round trips of {res['rtt_s'] * 1000:.0f} ms "
                 f"(budget: one per origin, {res['budget_s']} s)."
             )
+    if "paired" in results:
+        res = results["paired"]
+        cpu = res["median_cpu_ms_per_page"]
+        lines.append(
+            f"\nPaired (a and b at once, one core each, {len(res['rounds'])} rounds): CPU ms/page "
+            f"(a) {cpu['a']:.2f}, (b) {cpu['b']:.2f}; median b/a CPU ratio "
+            f"{res['median_cpu_ratio_b_to_a']:.3f} (throughput ratio ~"
+            f"{1 / res['median_cpu_ratio_b_to_a']:.3f})."
+        )
     if "scale" in results:
         res = results["scale"]
         lines.append("\n| scale: pages (500 origins) | pages/s | peak RSS MiB |")
@@ -218,7 +258,7 @@ def main() -> None:
     parser.add_argument(
         "--variant",
         default="all",
-        choices=["small", "latency", "scale", "decide", "registry", "all"],
+        choices=["small", "paired", "latency", "scale", "decide", "registry", "all"],
     )
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--reps", type=int, default=3, help="alternations of each run")
@@ -228,13 +268,15 @@ def main() -> None:
         help="comma-separated page counts for the scale variant",
     )
     args = parser.parse_args()
-    every = {"small", "latency", "scale", "decide", "registry"}
+    every = {"small", "paired", "latency", "scale", "decide", "registry"}
     wanted = every if args.variant == "all" else {args.variant}
     results: dict[str, Any] = {"machine": machine(), "python": platform.python_version()}
     with tempfile.TemporaryDirectory(prefix="consent-bench-") as name:
         tmp = Path(name)
         if "small" in wanted:
             results["small"] = variant_small(tmp, args.quick, args.reps)
+        if "paired" in wanted:
+            results["paired"] = variant_paired(tmp, args.quick, args.reps)
         if "latency" in wanted:
             results["latency"] = variant_latency(tmp, args.quick, args.reps)
         if "scale" in wanted:
