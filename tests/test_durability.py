@@ -61,6 +61,11 @@ def test_a_crawl_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
         assert not (store / ".spool").exists()  # everything stored, spool tidied away
         verified = run_cli("provenance", "verify", "--store", store, "--job", "job")
         assert verified.returncode == 0, verified.stdout + verified.stderr
+        # Both jobs were stored with an index the tools take as it is (no rebuild): the whole
+        # one built as its lines were written, the resumed one from its stored parts.
+        for folder, job_id in ((tmp_path / "whole", "whole"), (store, "job")):
+            stats = run_cli("provenance", "stats", "--store", folder, "--job", job_id)
+            assert stats.returncode == 0 and "index:" not in stats.stderr, stats.stderr
 
 
 def test_resume_refuses_a_changed_policy_and_unknown_or_finished_jobs(tmp_path: Path) -> None:

@@ -67,20 +67,23 @@ def _decision(n: int) -> dict[str, Any]:
     }
 
 
-def _write_job(tmp_path: Path) -> JobWriter:
+def _write_job(tmp_path: Path) -> tuple[IndexFeed, LocalObjects, Job]:
+    """A job written through a feed: the feed, the store and the job as stored."""
+    feed = IndexFeed()
     writer = JobWriter(
         LocalObjects(tmp_path / "store"),
         JOB,
         spool=tmp_path / "spool",
         part_max_lines=3,
-        index_feed=IndexFeed(),
+        index_feed=feed,
     )
     for n in range(11):
         writer.write_decision(_decision(n))
         if n % 3:
             writer.write_item(_item(n))
     assert writer.close({"job_id": JOB, "status": "finished"}, timeout=10)
-    return writer
+    objects = LocalObjects(tmp_path / "store")
+    return feed, objects, Job.open(objects, JOB)
 
 
 def _rows(data: bytes) -> dict[str, list[tuple[Any, ...]]]:
@@ -94,32 +97,26 @@ def _rows(data: bytes) -> dict[str, list[tuple[Any, ...]]]:
 def test_the_index_built_while_writing_is_the_index_built_from_the_parts(
     tmp_path: Path,
 ) -> None:
-    writer = _write_job(tmp_path)
-    objects = LocalObjects(tmp_path / "store")
-    job = Job.open(objects, JOB)
+    feed, objects, job = _write_job(tmp_path)
     assert len(job.parts("items")) == 3 and len(job.parts("decisions")) == 4
-    assert writer.index_feed is not None
-    fed = writer.index_feed.finish(job)
+    fed = feed.finish(job)
     assert fed is not None
     rebuilt = _rows(build_index(objects, JOB))
     assert _rows(fed) == rebuilt
     assert len(rebuilt["items"]) == 7 and len(rebuilt["decisions"]) == 11
     assert len(rebuilt["refusals"]) == 4
     assert not (tmp_path / "spool").exists()  # the feed's file lives elsewhere, and is gone
-    assert writer.index_feed.path is not None and not writer.index_feed.path.exists()
+    assert feed.path is not None and not feed.path.exists()
 
 
 def test_the_feed_declines_when_the_manifest_lists_parts_it_did_not_see(
     tmp_path: Path,
 ) -> None:
-    writer = _write_job(tmp_path)
-    objects = LocalObjects(tmp_path / "store")
-    job = Job.open(objects, JOB)
+    feed, _objects, job = _write_job(tmp_path)
     job.manifest["parts"]["items"] = job.manifest["parts"]["items"][:-1]
-    assert writer.index_feed is not None
-    assert writer.index_feed.finish(job) is None
-    assert writer.index_feed.broken == "the manifest lists parts this process did not write"
-    assert writer.index_feed.path is not None and not writer.index_feed.path.exists()
+    assert feed.finish(job) is None
+    assert feed.broken == "the manifest lists parts this process did not write"
+    assert feed.path is not None and not feed.path.exists()
 
 
 def test_the_feed_declines_when_a_part_holds_lines_it_did_not_see(tmp_path: Path) -> None:
