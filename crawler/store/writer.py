@@ -117,10 +117,8 @@ class JobWriter:
         self.index_feed = index_feed
         if resume:
             self._recover()
-        for kind in KINDS:  # a job id's spool reused without --resume: keep what it holds
-            left = spool / f"{kind}.journal"
-            if not resume and left.exists() and left.stat().st_size:
-                self._make_part(kind, left, skip_known=True)
+        else:  # a job id's spool reused without --resume: keep what its journals hold
+            self._recover_journals()
         self._cut = {kind: self._kind_counts(kind) for kind in KINDS}
         self.journals = {kind: Journal(spool / f"{kind}.journal") for kind in KINDS}
 
@@ -150,7 +148,7 @@ class JobWriter:
         self._cut[kind] = counts
         try:
             journal.finish()
-            self._make_part(kind, journal.path, tally=tally, finished=journal.lines)
+            self._part_from_journal(kind, journal, tally)
             self.journals[kind] = Journal(journal.path)
         except OSError as exc:  # the journal's lines stay where they are, for resume
             self._fail(f"cannot write a part in the spool {self.outbox / kind}: {exc}")
@@ -170,49 +168,43 @@ class JobWriter:
             **{f"signal:{s}": n for s, n in self.refused_by_signal.items()},
         }
 
-    def _make_part(
-        self,
-        kind: str,
-        journal_path: Path,
-        *,
-        skip_known: bool = False,
-        tally: dict[str, int] | None = None,
-        finished: int = 0,
-    ) -> None:
-        """Turn a journal into an outbox part and queue it; the journal is then gone or empty.
+    def _next_part(self, kind: str) -> tuple[str, Path]:
+        self._seq[kind] += 1
+        name = f"part-{self.worker}-{self._seq[kind]:05d}.jsonl.gz"
+        return name, self.outbox / kind / name
 
-        ``finished``: the journal is this process's, complete (``Journal.finish``) with that
-        many lines, and is renamed into place: its lines are in the journal or in the part,
-        never in both or neither.  Otherwise (a journal a killed process left) its lines are
-        decoded and compressed into a new part, which is in place before the journal is
-        emptied: a kill in between leaves the lines twice, never nowhere, and recovery
-        (``skip_known``) drops the second copy.
-        """
-        lines, data = finished, b""
-        if not finished:
-            text = journal_lines(journal_path.read_bytes())
-            complete = text[: text.rfind(b"\n") + 1]  # a line cut by a kill is dropped
-            if skip_known:
-                before = self._kind_counts(kind)
-                complete = self._unknown_lines(kind, complete)
-                tally = _difference(self._kind_counts(kind), before)
+    def _part_from_journal(self, kind: str, journal: Journal, tally: dict[str, int]) -> None:
+        """This process's journal, finished (``Journal.finish``), renamed into the outbox as
+        a part: its lines are in the journal or in the part, never in both or neither."""
+        name, final = self._next_part(kind)
+        journal.path.replace(final)
+        self._queue_part(kind, final, journal.lines, tally)
+        if self.index_feed is not None:
+            self.index_feed.part(kind, name, journal.lines)
+
+    def _recover_journals(self) -> None:
+        """Journals a killed process left: their lines not already held in a part are decoded
+        and compressed into a new part, which is in place before the journal is emptied (a
+        kill in between leaves the lines twice, never nowhere, and the next recovery drops
+        the second copy).  The index feed is not told: it then declines, and the job is
+        indexed from its stored parts."""
+        for kind in KINDS:
+            path = self.spool / f"{kind}.journal"
+            if not path.exists() or not path.stat().st_size:
+                continue
+            text = journal_lines(path.read_bytes())
+            whole = text[: text.rfind(b"\n") + 1]  # a line cut by a kill is dropped
+            before = self._kind_counts(kind)
+            complete = self._unknown_lines(kind, whole)
+            tally = _difference(self._kind_counts(kind), before)
             lines = complete.count(b"\n")
-            data = gzip.compress(complete, PART_COMPRESSLEVEL, mtime=0) if lines else b""
-        if lines:
-            self._seq[kind] += 1
-            name = f"part-{self.worker}-{self._seq[kind]:05d}.jsonl.gz"
-            final = self.outbox / kind / name
-            if finished:
-                journal_path.replace(final)
-            else:
-                tmp = final.with_name(name + ".tmp")
-                tmp.write_bytes(data)
+            if lines:
+                _name, final = self._next_part(kind)
+                tmp = final.with_name(final.name + ".tmp")
+                tmp.write_bytes(gzip.compress(complete, PART_COMPRESSLEVEL, mtime=0))
                 tmp.replace(final)
-            self._queue_part(kind, final, lines, tally or {})
-            if self.index_feed is not None and not skip_known:
-                self.index_feed.part(kind, name, lines)
-        if not finished:
-            journal_path.write_bytes(b"")
+                self._queue_part(kind, final, lines, tally)
+            path.write_bytes(b"")
 
     def _unknown_lines(self, kind: str, data: bytes) -> bytes:
         """Journal lines not already held in a part (remembering them as it goes)."""
@@ -266,10 +258,7 @@ class JobWriter:
                 self._remember(kind, lines)
                 tally = _difference(self._kind_counts(kind), before)
                 outbox.append((kind, path, len(lines), tally))
-        for kind in KINDS:
-            journal = self.spool / f"{kind}.journal"
-            if journal.exists():
-                self._make_part(kind, journal, skip_known=True)
+        self._recover_journals()
         for kind, path, count, tally in outbox:
             self._queue_part(kind, path, count, tally)
         for path in (self.outbox / "evidence").glob("*"):
