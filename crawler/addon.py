@@ -6,10 +6,11 @@ It replaces Scrapy's RobotsTxtMiddleware with the origin-policy middleware (slot
 registry middleware (110) and its prefetching spider middleware (980; both only when a
 registry is configured), the response consent middleware (585: after decompression, before
 meta refresh), the download-failure middlewares (540, and 590 in place of Scrapy's
-HttpCompressionMiddleware), the provenance spider middleware and the store pipeline, sets the
-page caps (``CONSENT_MAX_PAGE_BYTES``, ``CONSENT_DOWNLOAD_TIMEOUT``) and the policy's
-User-Agent, and gives every ``CONSENT_*`` setting its default.  A broken policy raises here,
-before anything is fetched.
+HttpCompressionMiddleware), the provenance spider middleware, the store pipeline and the
+collector tuning extension (``CONSENT_GC_TUNING``), sets the page caps
+(``CONSENT_MAX_PAGE_BYTES``, ``CONSENT_DOWNLOAD_TIMEOUT``) and the policy's User-Agent, and
+gives every ``CONSENT_*`` setting its default.  A broken policy raises here, before anything is
+fetched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 
+from crawler.collector import CollectorTuning
 from crawler.context import SETTINGS, load_crawl_policy
 from crawler.middlewares.decompression_failures import DecompressionFailuresMiddleware
 from crawler.middlewares.download_failures import DownloadFailuresMiddleware
@@ -96,3 +98,4 @@ class ConsentAddon:
         settings.set_in_component_priority_dict(
             "ITEM_PIPELINES", ConsentStorePipeline, PRIORITIES["store"]
         )
+        settings.set_in_component_priority_dict("EXTENSIONS", CollectorTuning, 0)

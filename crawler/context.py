@@ -140,6 +140,12 @@ SETTINGS = (
     Setting("CONSENT_PART_MAX_LINES", 10_000, "Lines per stored part before it is rotated."),
     Setting("CONSENT_PART_MAX_BYTES", 64 * 1024 * 1024, "Uncompressed bytes per part."),
     Setting("CONSENT_PART_MAX_SECONDS", 300, "Seconds a part stays open before rotation."),
+    Setting(
+        "CONSENT_GC_TUNING",
+        True,
+        "While the crawl runs, freeze what exists at start-up out of Python's garbage "
+        "collections and collect young objects every 50,000 allocations (crawler/collector.py).",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 
