@@ -13,8 +13,7 @@ MetaTag = tuple[str, str]  # (lower-cased name, content)
 def meta_from_tree(root: Any) -> tuple[MetaTag, ...]:
     """Every ``<meta name=… content=…>`` of a parsed document (an lxml element).
 
-    The crawler passes the tree Scrapy already parsed, so a page is parsed once.  Tags in the
-    body count too: pages put them there, and reading more can only refuse more.
+    Tags in the body count too: pages put them there, and reading more can only refuse more.
     """
     out: list[MetaTag] = []
     for element in root.iter("meta"):
@@ -26,11 +25,24 @@ def meta_from_tree(root: Any) -> tuple[MetaTag, ...]:
 
 
 def meta_from_html(html: str | bytes) -> tuple[MetaTag, ...]:
-    """Parse an HTML document and return its meta tags; unparseable input has none."""
-    if not html or (isinstance(html, str) and not html.strip()):
+    """Parse an HTML document and return its meta tags; unparseable input has none.
+
+    Text is parsed as parsel (Scrapy's selectors) parses a response's text: stripped, NULs
+    removed, as UTF-8, so the crawler reads the same tags from a response as a spider's
+    ``response.css("meta")`` sees, an XML declaration naming another encoding included.
+    Bytes are given to lxml as they are: it finds their encoding itself.
+    """
+    if isinstance(html, str):
+        html = html.strip().replace("\x00", "").encode("utf-8")
+        parser = lxml.html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    else:
+        parser = lxml.html.HTMLParser(recover=True, huge_tree=True)
+    if not html.strip():
         return ()
     try:
-        root = lxml.html.document_fromstring(html)
-    except (lxml.etree.ParserError, ValueError):
+        root = lxml.etree.fromstring(html, parser=parser)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
+        return ()
+    if root is None:  # nothing lxml could make an element of (e.g. only a comment)
         return ()
     return meta_from_tree(root)

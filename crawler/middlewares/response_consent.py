@@ -4,9 +4,9 @@ Header signals (X-Robots-Tag, tdm-reservation/tdm-policy, Content-Usage, Content
 checked in the ``headers_received`` signal, before the body is read; a refusal stops the
 download there (``StopDownload``), so the body is never fetched.  Meta signals (meta robots,
 meta TOKEN, meta tdm-*) and embedded TDMRep (EPUB, PDF) are checked on the body, after
-decompression (slot 585: after HttpCompression at 590, before MetaRefresh at 580), reusing the
-document Scrapy parsed.  A refused response never reaches the spider; every decision is
-recorded, and a kept one travels with the response for the item's provenance.
+decompression (slot 585: after HttpCompression at 590, before MetaRefresh at 580), from the
+response's text as Scrapy decoded it.  A refused response never reaches the spider; every
+decision is recorded, and a kept one travels with the response for the item's provenance.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from crawler.core import (
     Headers,
     decide,
 )
-from crawler.core._html import meta_from_tree
+from crawler.core._html import meta_from_html
 from crawler.middlewares.origin_policy import hops_of, is_consent_target
 from crawler.policy_fetch import decision_headers, origin_of
 from crawler.records import Hop, decision_line, item_id_for
@@ -124,7 +124,10 @@ class ResponseConsentMiddleware(ConsentComponent):
         if isinstance(response, HtmlResponse) or (
             isinstance(response, TextResponse) and "html" in content_type
         ):
-            meta = meta_from_tree(response.selector.root)  # the tree the spider will use too
+            # A parse of its own, not Scrapy's response.selector: the spider walks that tree
+            # later, after other responses went through, and finds it out of the CPU cache;
+            # its walk then cost more than this parse does (bench/RESULTS.md, Session 7).
+            meta = meta_from_html(response.text)
         elif content_type.startswith(_DOCUMENTS):
             document = EmbeddedDocument(content_type.split(";")[0], response.body)
         return self._evidence(request, headers=headers, meta=meta, document=document)
