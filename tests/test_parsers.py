@@ -592,6 +592,18 @@ def test_meta_tags_in_the_body_are_counted() -> None:
     assert decision.use == "refused" and verdicts(decision, "meta-robots") == ["refuse"]
 
 
+def test_meta_tags_of_a_page_with_an_xml_declaration_are_read() -> None:
+    """XHTML served as text with an XML declaration naming its encoding: lxml refuses such a
+    str outright, so the text is parsed as parsel parses it (UTF-8 bytes), and the tags count."""
+    html = (
+        '<?xml version="1.0" encoding="iso-8859-1"?>\n<html><head>'
+        '<meta name="robots" content="noai"></head><body>\x00\u00e9t\u00e9</body></html>'
+    )
+    assert meta_from_html(html) == (("robots", "noai"),)
+    assert meta_from_html(html.encode("latin-1")) == (("robots", "noai"),)
+    assert run("https://e.com/a", meta=meta_from_html(html)).use == "refused"
+
+
 # ---------------------------------------------------------------------------------------------
 # Content-Signal and aipref Content-Usage
 
