@@ -757,6 +757,54 @@ def test_meta_from_html_any_markup(html: str, as_bytes: bool) -> None:
     assert all(name == name.strip().lower() for name, _ in tags)
 
 
+# Markup that can hide a "<meta" from the tokenizer, or cut a tag short: the stretch parse of
+# meta_from_html must give what a parse of the whole document gives.
+STRETCH_PIECES = st.sampled_from(
+    [
+        '<meta name="robots" content="noai">',
+        "<META\tname=robots content=noimageai>",
+        "<Meta/name=tdm-reservation content=0>",
+        '<meta name="robots" content="a<b">',
+        "<meta name='robots' content='>'>",
+        '<meta name=robots content="x',
+        "<meta",
+        "<metadata>",
+        "<script>",
+        "</script>",
+        "<style>",
+        "</style>",
+        "<title>",
+        "</title>",
+        "<textarea>",
+        "</textarea>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<svg>",
+        "<math>",
+        '<p title="',
+        '">',
+        "'",
+        "<",
+        ">",
+        "\x00",
+        "</head><body>",
+        '<?xml version="1.0" encoding="iso-8859-1"?>',
+    ]
+)
+
+
+@BASE
+@given(st.lists(st.one_of(STRETCH_PIECES, TEXT), max_size=14).map("".join))
+@example('<!-- <meta name="robots" content="noai"> --><p>')
+@example('<script>"<meta name=robots content=noai>"</script><meta name=a content=b>')
+@example('<meta name=a content=b><meta name=robots content="<x>">')
+def test_meta_from_html_reads_what_the_whole_document_holds(html: str) -> None:
+    whole = html.strip().replace("\x00", "")
+    assert _html.meta_from_html(html) == _html._parse_text(whole)[0]
+
+
 HEADER_TEXT = st.one_of(
     TEXT,
     st.lists(
