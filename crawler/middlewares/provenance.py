@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter, is_item
 from scrapy import Request
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 
 from crawler.context import ConsentComponent
 from crawler.policy_fetch import origin_of
@@ -64,6 +64,10 @@ class ProvenanceMiddleware(ConsentComponent):
                 headers=consent.get("headers"),
             ),
         }
+        html, body_sha = item.get("html") if type(item) is dict else None, fields["content_sha256"]
+        if isinstance(html, str) and isinstance(response, TextResponse) and body_sha:
+            # The writer then need not hash the page's text again (crawler/store/text_hashes.py)
+            context.store.text_hashes.note_if_body(html, response.body, body_sha)
         if type(item) is dict:  # the common case, without the adapter's per-key dispatch
             item.update(fields)
             return item

@@ -31,6 +31,7 @@ from crawler.ops.fields import refusing_signals
 from .journal import PART_COMPRESSLEVEL, Journal, journal_lines
 from .objects import ObjectStore, StoreError
 from .parts import read_part_bytes
+from .text_hashes import TextHashes
 from .uploader import Upload, Uploader
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class JobWriter:
         self.uploader = Uploader(objects)
         self.parts: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
         self.item_ids: set[str] = set()
+        self.text_hashes = TextHashes()  # html texts whose hash the consent layer already took
         self.decided: set[tuple[str, str, str]] = set()
         self._evidence_seen: set[str] = set()
         self._manifests = 0
@@ -342,7 +344,9 @@ class JobWriter:
             return False
         html = record.get("html")
         if isinstance(html, str):
-            record["html_sha256"] = hashlib.sha256(html.encode("utf-8")).hexdigest()
+            record["html_sha256"] = (
+                self.text_hashes.take(html) or hashlib.sha256(html.encode("utf-8")).hexdigest()
+            )
         self._write("items", record)  # counted only once it is in the spool
         if item_id:
             self.item_ids.add(item_id)
