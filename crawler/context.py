@@ -144,7 +144,7 @@ SETTINGS = (
         "CONSENT_GC_TUNING",
         True,
         "While the crawl runs, freeze what exists at start-up out of Python's garbage "
-        "collections and collect young objects every 50,000 allocations (crawler/collector.py).",
+        "collections and collect young objects every 10,000 allocations (crawler/collector.py).",
     ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
