@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import lxml.etree
-import lxml.html
 
 MetaTag = tuple[str, str]  # (lower-cased name, content)
 
@@ -52,7 +51,7 @@ def meta_from_html(html: str | bytes) -> tuple[MetaTag, ...]:
     a tenth of the cost of the whole page), when that is sure to give what the whole would.
     """
     if isinstance(html, bytes):
-        return _parse(html, lxml.html.HTMLParser(recover=True, huge_tree=True))[0]
+        return _parse(html, lxml.etree.HTMLParser(recover=True, huge_tree=True))[0]
     text = html.strip()
     if "\x00" in text:  # (replace() scans slowly even when there is nothing to replace)
         text = text.replace("\x00", "")
@@ -72,7 +71,7 @@ def meta_from_html(html: str | bytes) -> tuple[MetaTag, ...]:
 
 
 def _parse_text(text: str) -> tuple[tuple[MetaTag, ...], int]:
-    parser = lxml.html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    parser = lxml.etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
     return _parse(text.encode("utf-8"), parser)
 
 
