@@ -8,6 +8,7 @@ recover with nothing lost) and error messages that never carry credentials.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -84,6 +85,29 @@ def test_put_file_large(store: ObjectStore, tmp_path: Path) -> None:
             Bucket=store.bucket, Key=f"{store.prefix}/jobs/j1/items/big.jsonl.gz"
         )
         assert head["ETag"].endswith('-2"'), head["ETag"]
+
+
+def test_local_put_file_links_on_the_same_file_system_and_copies_otherwise(
+    tmp_path: Path,
+) -> None:
+    store = LocalObjects(tmp_path / "store")
+    source = tmp_path / "part.gz"
+    source.write_bytes(b"part one")
+    store.put_file("jobs/j/items/a.gz", source)
+    stored = tmp_path / "store" / "jobs" / "j" / "items" / "a.gz"
+    assert stored.read_bytes() == b"part one"
+    assert stored.stat().st_ino == source.stat().st_ino  # linked, not copied
+    source.unlink()  # what the uploader does next: the object stays
+    assert store.get("jobs/j/items/a.gz") == b"part one"
+    # Where a link cannot be made (here: a temporary file left by a crash is in the way),
+    # the file is copied, and the object is still replaced whole.
+    other = tmp_path / "part2.gz"
+    other.write_bytes(b"part two")
+    stored.with_name(f".a.gz.{os.getpid()}.tmp").write_bytes(b"left over")
+    store.put_file("jobs/j/items/a.gz", other)
+    assert store.get("jobs/j/items/a.gz") == b"part two"
+    assert stored.stat().st_ino != other.stat().st_ino
+    assert [p.name for p in stored.parent.iterdir()] == ["a.gz"]
 
 
 def test_get_missing_is_key_error(store: ObjectStore) -> None:

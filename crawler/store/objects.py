@@ -74,7 +74,24 @@ class LocalObjects:
         os.replace(tmp, path)
 
     def put_file(self, key: str, path: Path) -> None:
-        self.put(key, path.read_bytes())
+        """Hard-link the finished file into place when the spool shares the store's file
+        system (the default spool is <store>/.spool): no copy of every part through memory.
+        Elsewhere, or where links are refused, it is copied as by ``put``."""
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            os.link(path, tmp)
+        except OSError:  # another file system, no hard links, or a left-over tmp
+            self.put(key, path.read_bytes())
+            return
+        try:
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def get(self, key: str) -> bytes:
         try:
