@@ -143,8 +143,8 @@ SETTINGS = (
     Setting(
         "CONSENT_GC_TUNING",
         True,
-        "While the crawl runs, freeze what exists at start-up out of Python's garbage "
-        "collections and collect young objects every 10,000 allocations (crawler/collector.py).",
+        "While the crawl runs, keep what exists at start-up out of Python's garbage "
+        "collections (gc.freeze; crawler/collector.py).",
     ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
