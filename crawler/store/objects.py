@@ -63,10 +63,14 @@ class LocalObjects:
         except OSError as exc:
             raise StoreError(f"{self.root}: cannot write to the store: {exc}") from None
 
-    def put(self, key: str, data: bytes) -> None:
+    def _staging(self, key: str) -> tuple[Path, Path]:
+        """Where ``key``'s object goes, and the temporary name it is written under first."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        return path, path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+    def put(self, key: str, data: bytes) -> None:
+        path, tmp = self._staging(key)
         with tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()
@@ -77,9 +81,7 @@ class LocalObjects:
         """Hard-link the finished file into place when the spool shares the store's file
         system (the default spool is <store>/.spool): no copy of every part through memory.
         Elsewhere, or where links are refused, it is copied as by ``put``."""
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        dest, tmp = self._staging(key)
         try:
             os.link(path, tmp)
         except OSError:  # another file system, no hard links, or a left-over tmp
