@@ -17,10 +17,8 @@ from crawler.collector import CollectorTuning
 
 @pytest.fixture(autouse=True)
 def _collector_as_found() -> Iterator[None]:
-    threshold = gc.get_threshold()
     yield
     gc.unfreeze()
-    gc.set_threshold(*threshold)
     CollectorTuning._running = 0
 
 

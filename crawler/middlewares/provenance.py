@@ -64,11 +64,11 @@ class ProvenanceMiddleware(ConsentComponent):
                 headers=consent.get("headers"),
             ),
         }
-        html, body_sha = item.get("html") if type(item) is dict else None, fields["content_sha256"]
-        if isinstance(html, str) and isinstance(response, TextResponse) and body_sha:
-            # The writer then need not hash the page's text again (crawler/store/text_hashes.py)
-            context.store.text_hashes.note_if_body(html, response.body, body_sha)
         if type(item) is dict:  # the common case, without the adapter's per-key dispatch
+            html, body_sha = item.get("html"), fields["content_sha256"]
+            if isinstance(html, str) and isinstance(response, TextResponse) and body_sha:
+                # The writer need not hash the page's text again (crawler/store/text_hashes.py)
+                context.store.text_hashes.note_if_body(html, response.body, body_sha)
             item.update(fields)
             return item
         adapter = ItemAdapter(item)
