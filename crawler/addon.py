@@ -7,7 +7,8 @@ registry middleware (110) and its prefetching spider middleware (980; both only 
 registry is configured), the response consent middleware (585: after decompression, before
 meta refresh), the download-failure middlewares (540, and 590 in place of Scrapy's
 HttpCompressionMiddleware), the provenance spider middleware, the store pipeline and the
-collector tuning extension (``CONSENT_GC_TUNING``), sets the page caps
+collector tuning extension (``CONSENT_GC_TUNING``) and the JOBDIR frontier queue
+(``crawler.disk_queue``; a project's own ``SCHEDULER_DISK_QUEUE`` wins), sets the page caps
 (``CONSENT_MAX_PAGE_BYTES``, ``CONSENT_DOWNLOAD_TIMEOUT``) and the policy's User-Agent, and
 gives every ``CONSENT_*`` setting its default.  A broken policy raises here, before anything is
 fetched.
@@ -22,6 +23,7 @@ from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 
 from crawler.collector import CollectorTuning
 from crawler.context import SETTINGS, load_crawl_policy
+from crawler.disk_queue import BufferedLifoDiskQueue
 from crawler.middlewares.decompression_failures import DecompressionFailuresMiddleware
 from crawler.middlewares.download_failures import DownloadFailuresMiddleware
 from crawler.middlewares.network_guard import NetworkGuardMiddleware
@@ -64,6 +66,8 @@ class ConsentAddon:
         settings.set("ROBOTSTXT_OBEY", False, priority="addon")
         if settings.get("CONSENT_REDIS"):  # one of many workers: the frontier is in Redis
             settings.set("SCHEDULER", "crawler.scale.scheduler.RedisScheduler", priority="addon")
+        # The JOBDIR frontier (used only when JOBDIR is set); a project's own queue still wins.
+        settings.set("SCHEDULER_DISK_QUEUE", BufferedLifoDiskQueue, priority="addon")
         dmw = "DOWNLOADER_MIDDLEWARES"
         settings.set_in_component_priority_dict(dmw, RobotsTxtMiddleware, None)
         settings.set_in_component_priority_dict(

@@ -146,6 +146,12 @@ SETTINGS = (
         "While the crawl runs, keep what exists at start-up out of Python's garbage "
         "collections (gc.freeze; crawler/collector.py).",
     ),
+    Setting(
+        "CONSENT_FRONTIER_MEMORY",
+        10_000,
+        "Scheduled requests kept in memory, over all queues, on top of the JOBDIR disk queues "
+        "(crawler/disk_queue.py); older ones are written to disk. 0: every request is.",
+    ),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 

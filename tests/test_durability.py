@@ -89,11 +89,18 @@ def test_resume_refuses_a_changed_policy_and_unknown_or_finished_jobs(tmp_path: 
         assert changed.exit_code == 2 and "the policy changed" in changed.stderr
 
 
-def test_a_gracefully_stopped_crawl_resumes_from_its_frontier(tmp_path: Path) -> None:
+@pytest.mark.parametrize("frontier_memory", [None, 2], ids=["default", "mostly-on-disk"])
+def test_a_gracefully_stopped_crawl_resumes_from_its_frontier(
+    tmp_path: Path, frontier_memory: int | None
+) -> None:
     """SIGTERM: Scrapy stops cleanly and keeps its frontier (JOBDIR); the resumed job asks
-    for no page twice and ends with the same items as an uninterrupted crawl."""
+    for no page twice and ends with the same items as an uninterrupted crawl.  With the
+    default CONSENT_FRONTIER_MEMORY the frontier is in memory when the stop comes; with 2
+    nearly all of it has already been written to disk."""
     origin = _site()
-    limits = TWO_AT_A_TIME
+    limits: tuple[str, ...] = TWO_AT_A_TIME
+    if frontier_memory is not None:
+        limits += ("--set", f"CONSENT_FRONTIER_MEMORY={frontier_memory}")
     with SiteServer([origin]) as site:
         store = tmp_path / "store"
         process = start_crawl(store, origin.url("/p0"), job_id="graceful", extra=limits)
