@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from crawler.store.journal import Journal, journal_lines
+from crawler.store.journal import (
+    DECISION_DEFLATE,
+    ITEM_DEFLATE,
+    Deflate,
+    Journal,
+    journal_lines,
+)
 from crawler.store.objects import LocalObjects
 from crawler.store.parts import read_part_bytes
 from crawler.store.writer import JobWriter
@@ -18,16 +24,17 @@ from crawler.store.writer import JobWriter
 LINES = [(json.dumps({"n": n, "text": "word " * n}) + "\n").encode() for n in range(1, 40)]
 
 
-def _journal(tmp_path: Path, lines: list[bytes]) -> Path:
-    journal = Journal(tmp_path / "items.journal")
+def _journal(tmp_path: Path, lines: list[bytes], deflate: Deflate = ITEM_DEFLATE) -> Path:
+    journal = Journal(tmp_path / "items.journal", deflate)
     for line in lines:
         journal.append(line)
     journal.close()  # as a kill leaves it: no trailer
     return journal.path
 
 
-def test_every_appended_line_decodes_without_the_trailer(tmp_path: Path) -> None:
-    path = _journal(tmp_path, LINES)
+@pytest.mark.parametrize("deflate", [ITEM_DEFLATE, DECISION_DEFLATE], ids=["items", "decisions"])
+def test_every_appended_line_decodes_without_the_trailer(tmp_path: Path, deflate: Deflate) -> None:
+    path = _journal(tmp_path, LINES, deflate)
     assert journal_lines(path.read_bytes()) == b"".join(LINES)
 
 
@@ -52,8 +59,9 @@ def test_damage_ends_what_is_read_and_plain_journals_read_as_they_are(tmp_path: 
     assert journal_lines(b'{"plain":1}\n{"cut') == b'{"plain":1}\n{"cut'
 
 
-def test_a_finished_journal_is_a_gzipped_part(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "items.journal")
+@pytest.mark.parametrize("deflate", [ITEM_DEFLATE, DECISION_DEFLATE], ids=["items", "decisions"])
+def test_a_finished_journal_is_a_gzipped_part(tmp_path: Path, deflate: Deflate) -> None:
+    journal = Journal(tmp_path / "items.journal", deflate)
     for line in LINES:
         journal.append(line)
     journal.finish()
@@ -108,3 +116,13 @@ def test_a_spool_reused_without_resume_keeps_the_lines_it_holds(tmp_path: Path) 
         for line in read_part_bytes(objects.get(key))
     ]
     assert stored == ["u0", "u1", "u2", "u9"]
+
+
+def test_decision_lines_are_compressed_small_and_items_at_the_store_level(tmp_path: Path) -> None:
+    writer = JobWriter(LocalObjects(tmp_path / "store"), "j", spool=tmp_path / "spool")
+    assert writer.journals["items"].deflate == ITEM_DEFLATE
+    assert writer.journals["decisions"].deflate == DECISION_DEFLATE
+    writer.write_decision({"url": "u", "fetch": "allowed", "use": "allowed", "reasons": []})
+    writer.rotate()  # a new journal of each kind keeps its kind's settings
+    assert writer.journals["decisions"].deflate == DECISION_DEFLATE
+    assert writer.close({"job_id": "j"}, timeout=10)

@@ -17,12 +17,30 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
 # gzip's own default: parts within ~1% of level 9's size for about half the CPU (level 9
 # compression was a third of the crawl's CPU on pages of 20-60 KiB; see bench/RESULTS.md).
 PART_COMPRESSLEVEL: Final = 6
+
+
+@dataclass(frozen=True)
+class Deflate:
+    """How a journal compresses: zlib's level, window (log2 bytes) and memory level."""
+
+    level: int
+    window_bits: int
+    mem_level: int
+
+
+ITEM_DEFLATE: Final = Deflate(PART_COMPRESSLEVEL, 15, 8)  # zlib's defaults at the store's level
+# A decision line is ~1.6 KB and nearly the line before it, so a 4 KiB window and the fastest
+# level lose little (~130 bytes a line compressed, against ~75 with the item settings), and a
+# compressor of ~20 KiB instead of ~260 KiB leaves the CPU cache to the page being processed
+# (-0.14 M instructions a page, cachegrind; bench/RESULTS.md, Session 8).
+DECISION_DEFLATE: Final = Deflate(1, 12, 2)
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _CHUNK: Final = 1 << 20
 
@@ -30,8 +48,9 @@ _CHUNK: Final = 1 << 20
 class Journal:
     """Append-only JSON lines of one kind, compressed as they come; ``finish`` makes it a part."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, deflate: Deflate = ITEM_DEFLATE) -> None:
         self.path = path
+        self.deflate = deflate
         self.lines = 0
         self.bytes = 0  # uncompressed: the part size limit is on lines, not on what they shrink to
         self.opened = time.monotonic()
@@ -42,7 +61,12 @@ class Journal:
         if self._size:
             self._fh.close()
             raise ValueError(f"{path}: a journal must start empty (recover it first)")
-        self._gzip = zlib.compressobj(PART_COMPRESSLEVEL, zlib.DEFLATED, 31)  # 31: gzip framing
+        self._gzip = zlib.compressobj(
+            deflate.level,
+            zlib.DEFLATED,
+            16 + deflate.window_bits,
+            deflate.mem_level,  # 16: gzip
+        )
         self._failed = False
 
     def append(self, data: bytes) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from crawler.ops.fields import refusing_signals
 
-from .journal import PART_COMPRESSLEVEL, Journal, journal_lines
+from .journal import DECISION_DEFLATE, ITEM_DEFLATE, PART_COMPRESSLEVEL, Journal, journal_lines
 from .objects import ObjectStore, StoreError
 from .parts import read_part_bytes
 from .text_hashes import TextHashes
@@ -41,6 +41,7 @@ _encode_ascii = json.JSONEncoder(separators=(",", ":")).encode
 # lines at them: a page with U+2028 in its text would split its item line in two.
 _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 KINDS = ("items", "decisions")
+DEFLATE = {"items": ITEM_DEFLATE, "decisions": DECISION_DEFLATE}
 
 
 def json_line(record: dict[str, Any]) -> str:
@@ -122,7 +123,7 @@ class JobWriter:
         else:  # a job id's spool reused without --resume: keep what its journals hold
             self._recover_journals()
         self._cut = {kind: self._kind_counts(kind) for kind in KINDS}
-        self.journals = {kind: Journal(spool / f"{kind}.journal") for kind in KINDS}
+        self.journals = {kind: Journal(spool / f"{kind}.journal", DEFLATE[kind]) for kind in KINDS}
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class JobWriter:
         try:
             journal.finish()
             self._part_from_journal(kind, journal, tally)
-            self.journals[kind] = Journal(journal.path)
+            self.journals[kind] = Journal(journal.path, journal.deflate)
         except OSError as exc:  # the journal's lines stay where they are, for resume
             self._fail(f"cannot write a part in the spool {self.outbox / kind}: {exc}")
 
