@@ -4,13 +4,15 @@ Items produced from a response the consent layer allowed get the contract's resp
 (url, final_url, fetched_at, status, content_type, content_sha256) and their provenance.  An
 item from a response that carries no consent decision is dropped and counted: we keep nothing
 we cannot account for.  Works for any spider, so the add-on can join an existing project.
+Once the spider's output for a page is through, the page is unlinked from its selector, so it
+is freed at once rather than by Python's cycle collector.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from itemadapter import ItemAdapter, is_item
 from scrapy import Request
@@ -19,9 +21,6 @@ from scrapy.http import Response, TextResponse
 from crawler.context import ConsentComponent
 from crawler.policy_fetch import origin_of
 from crawler.records import now_rfc3339, provenance
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +40,12 @@ class ProvenanceMiddleware(ConsentComponent):
                 )
             else:
                 yield self._stamp(obj, response, consent)
+        if isinstance(response, TextResponse):
+            # The spider is done with the page.  Its selector and the response refer to each
+            # other, so the page (body, text, lxml tree) would wait for Python's cycle
+            # collector, a few pages later; unlinked, it is freed as soon as Scrapy lets go.
+            # (Scrapy rebuilds the selector if anything asks for it again.)
+            response._cached_selector = None
 
     def _stamp(self, item: Any, response: Response, consent: dict[str, Any]) -> Any:
         context = self.context
