@@ -12,28 +12,32 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler.addon import ConsentAddon
-from crawler.collector import CollectorTuning
+from crawler.collector import YOUNG_THRESHOLD, CollectorTuning
 
 
 @pytest.fixture(autouse=True)
 def _collector_as_found() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
     CollectorTuning._running = 0
+    CollectorTuning._thresholds = None
 
 
 def _tuning() -> CollectorTuning:
     return CollectorTuning.from_crawler(get_crawler(settings_dict={"CONSENT_GC_TUNING": True}))
 
 
-def test_a_running_crawl_freezes_the_start_up_heap_and_leaves_the_thresholds() -> None:
+def test_a_running_crawl_freezes_the_start_up_heap_and_collects_young_objects_less_often() -> None:
     before = gc.get_threshold()
     tuning = _tuning()
     tuning.engine_started()
     assert gc.get_freeze_count() > 1000  # the modules' objects, at least
-    assert gc.get_threshold() == before
+    assert gc.get_threshold() == (max(before[0], YOUNG_THRESHOLD), *before[1:])
     tuning.engine_stopped()
     assert gc.get_freeze_count() == 0  # back in the oldest generation: collectable again
+    assert gc.get_threshold() == before
 
 
 def test_garbage_of_the_start_up_is_collected_not_frozen() -> None:
@@ -52,14 +56,17 @@ def test_garbage_of_the_start_up_is_collected_not_frozen() -> None:
 
 
 def test_overlapping_crawls_unfreeze_only_when_the_last_one_stops() -> None:
+    before = gc.get_threshold()
     first, second = _tuning(), _tuning()
     first.engine_started()
     frozen = gc.get_freeze_count()
     second.engine_started()
     first.engine_stopped()
     assert gc.get_freeze_count() >= frozen  # the second crawl is still running
+    assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
     second.engine_stopped()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
     second.engine_stopped()  # a second stop signal changes nothing
     assert gc.get_freeze_count() == 0
 
