@@ -2,8 +2,8 @@
 
 Scrapy's ``PickleLifoDiskQueue`` turns every request into a dict, pickles it and writes it when
 it is scheduled, then seeks, reads, truncates, unpickles and rebuilds it when it is popped:
-~0.1 ms a page, 2% of the benchmark's crawl (bench/RESULTS.md, Session 8), spent only so that a
-crawl stopped gracefully can resume.  A LIFO queue pops what was pushed last, so the top of
+24-37 µs a request (bench/RESULTS.md, Session 8), spent only so that a crawl stopped gracefully
+can resume.  A LIFO queue pops what was pushed last, so the top of
 the stack is kept as ``Request`` objects in memory and only what sinks below it is written:
 
 * ``push`` puts a request on top, in memory.  When the crawl's requests held in memory, over
@@ -16,9 +16,9 @@ the stack is kept as ``Request`` objects in memory and only what sinks below it 
 
 What a graceful stop leaves in JOBDIR is exactly what Scrapy's own queue would leave.  After a
 ``kill -9`` JOBDIR is not trusted in either case (the crawl restarts from its seeds; README,
-"Durability").  A request that cannot be pickled stays in memory, is crawled in this run (after the
-rest of its queue) and is not kept for a resume, as with Scrapy's queue (stat
-``consent/frontier/unserializable``).
+"Storing in S3, and never losing a line").  A request that cannot be pickled stays in
+memory, is crawled in this run (after the rest of its queue) and is not kept for a resume, as
+with Scrapy's queue (stat ``consent/frontier/unserializable``).
 """
 
 from __future__ import annotations
