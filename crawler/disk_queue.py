@@ -3,8 +3,8 @@
 Scrapy's ``PickleLifoDiskQueue`` turns every request into a dict, pickles it and writes it when
 it is scheduled, then seeks, reads, truncates, unpickles and rebuilds it when it is popped:
 24-37 µs a request (bench/RESULTS.md, Session 8), spent only so that a crawl stopped gracefully
-can resume.  A LIFO queue pops what was pushed last, so the top of
-the stack is kept as ``Request`` objects in memory and only what sinks below it is written:
+can resume.  A LIFO queue pops what was pushed last, so the top of the stack is kept as
+``Request`` objects in memory and only what sinks below it is written:
 
 * ``push`` puts a request on top, in memory.  When the crawl's requests held in memory, over
   all its queues, exceed ``CONSENT_FRONTIER_MEMORY``, the pushing queue writes its oldest half

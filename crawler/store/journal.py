@@ -61,11 +61,8 @@ class Journal:
         if self._size:
             self._fh.close()
             raise ValueError(f"{path}: a journal must start empty (recover it first)")
-        self._gzip = zlib.compressobj(
-            deflate.level,
-            zlib.DEFLATED,
-            16 + deflate.window_bits,
-            deflate.mem_level,  # 16: gzip
+        self._gzip = zlib.compressobj(  # window bits + 16: gzip framing
+            deflate.level, zlib.DEFLATED, 16 + deflate.window_bits, deflate.mem_level
         )
         self._failed = False
 
