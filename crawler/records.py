@@ -160,6 +160,10 @@ def signal_summary(
     return summary
 
 
+def reason_dicts(decision: Decision) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in decision.reasons]
+
+
 def crawler_identity(policy: Policy) -> dict[str, Any]:
     ident = policy.identity
     v = versions()
@@ -183,9 +187,11 @@ def provenance(
     hops: list[Hop],
     registry: RegistryAnswer | None = None,
     headers: dict[str, list[str]] | None = None,
+    reasons: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``headers``: the response's consent-signal headers, so a later ``recheck`` can decide
-    again from exactly what the crawler saw."""
+    again from exactly what the crawler saw.  ``reasons``: the decision's reasons as the
+    decision line already spelled them (``decision_line``), to be shared, not rebuilt."""
     return {
         "job_id": job_id,
         "item_id": item_id,
@@ -195,7 +201,7 @@ def provenance(
             "fetch": decision.fetch,
             "use": decision.use,
             "mode": decision.mode,
-            "reasons": [r.to_dict() for r in decision.reasons],
+            "reasons": reasons if reasons is not None else reason_dicts(decision),
         },
         "signals": signal_summary(decision, origin, registry),
         "redirects": [hop.to_dict() for hop in hops],
@@ -224,7 +230,7 @@ def decision_line(
         "url": url,
         "fetch": decision.fetch,
         "use": decision.use,
-        "reasons": [r.to_dict() for r in decision.reasons],
+        "reasons": reason_dicts(decision),
         "decided_at": now_rfc3339(),
         "evidence": evidence,
         "stage": stage,

@@ -67,6 +67,7 @@ class ProvenanceMiddleware(ConsentComponent):
                 hops=hops,
                 registry=consent.get("registry"),
                 headers=consent.get("headers"),
+                reasons=consent.get("reasons"),
             ),
         }
         if type(item) is dict:  # the common case, without the adapter's per-key dispatch

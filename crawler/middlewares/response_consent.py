@@ -87,20 +87,18 @@ class ResponseConsentMiddleware(ConsentComponent):
                 decision = decide(replace(evidence, registry=by_content), self.context.policy)
                 content_sha = None if not decision.kept else content_sha
         item_id = item_id_for(response.url, content_sha) if content_sha else None
-        self.context.record_decision(
-            decision_line(
-                job_id=self.context.job_id,
-                url=request.url,
-                decision=decision,
-                stage=stage,
-                origin=files,
-                hops=hops,
-                status=response.status,
-                item_id=item_id,
-                registry=registry,
-            ),
-            decision,
+        line = decision_line(
+            job_id=self.context.job_id,
+            url=request.url,
+            decision=decision,
+            stage=stage,
+            origin=files,
+            hops=hops,
+            status=response.status,
+            item_id=item_id,
+            registry=registry,
         )
+        self.context.record_decision(line, decision)
         if not decision.kept:
             refusal = decision.refusals()[0] if decision.refusals() else None
             raise IgnoreRequest(
@@ -108,6 +106,7 @@ class ResponseConsentMiddleware(ConsentComponent):
             )
         request.meta["consent"] = {
             "decision": decision,
+            "reasons": line["reasons"],  # the item's provenance shares them
             "item_id": item_id,
             "content_sha256": content_sha,
             "hops": [*hops, Hop(request.url, response.status)],
