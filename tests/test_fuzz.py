@@ -975,6 +975,27 @@ def evidence(draw: st.DrawFn) -> Evidence:
 
 @SLOW
 @given(evidence(), POLICIES)
+def test_decide_after_the_request_stage_answers_as_decide_alone(
+    evidence: Evidence, policy: Policy
+) -> None:
+    """A page is decided before its request (files only), then after its response (headers,
+    meta, document, registry too): the second answer, made with the first one's cached file
+    answer, is the answer decide gives with nothing cached, and so is the first."""
+    before_request = dataclasses.replace(
+        evidence, headers=None, meta=None, document=None, registry=None
+    )
+    clear_caches()
+    cold_response = decide(evidence, policy).to_dict()
+    clear_caches()
+    cold_request = decide(before_request, policy).to_dict()
+    clear_caches()
+    assert decide(before_request, policy).to_dict() == cold_request
+    assert decide(evidence, policy).to_dict() == cold_response
+    assert decide(before_request, policy).to_dict() == cold_request
+
+
+@SLOW
+@given(evidence(), POLICIES)
 def test_decide_invariants(evidence: Evidence, policy: Policy) -> None:
     decision = decide(evidence, policy)
     assert decide(evidence, policy).to_dict() == decision.to_dict()

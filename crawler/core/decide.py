@@ -8,6 +8,7 @@ apply only to content we may fetch (aipref attach-05).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from . import _robots, ai_txt, aipref, content_signal, directives, robots_txt, tdmrep
@@ -18,97 +19,141 @@ from .decision import Decision, Reason, UseAnswer
 from .evidence import Evidence, FetchedFile, RegistryAnswer
 from .policy import Policy
 
-# What an origin's robots.txt and ai.txt say about one path.  Each page is decided twice with
-# the same files (before its request, after its response), so the answer is kept for the last
-# few thousand paths.  Keyed by the objects' identities: an entry holds the objects themselves,
-# so no id in a live key can be reused by another object.
-_FileAnswer = tuple[
-    FetchedFile | None, FetchedFile | None, Policy, Reason | None, tuple[Reason, ...], bool
-]
-FILE_ANSWERS: BoundedCache[_FileAnswer] = BoundedCache(capacity=2048, max_weight=2048)
+
+@dataclass(frozen=True, slots=True)
+class _UrlAnswer:
+    """What a URL's files and the policy say, before anything the response itself carries:
+    the same for the decision before the request and the one after the response."""
+
+    files: tuple[FetchedFile | None, FetchedFile | None, FetchedFile | None, Policy]
+    evidence: dict[str, str]  # carrier file name -> sha256
+    path: str
+    refused: Decision | None  # the fetch is refused (or the URL unparseable): the whole answer
+    reasons: tuple[Reason, ...]  # policy lists, robots.txt, ai.txt, tdmrep.json, in that order
+    tdmrep_from_file: int  # how many of ``reasons`` (at the end) tdmrep.json gave
+    licensed: Reason | None
+    # The decision when the response adds nothing, made on first use.  A list: the answer is
+    # frozen, and this is a cache of its own, not part of its value.
+    plain: list[Decision]
+
+
+# Each page is decided twice with the same files (before its request, after its response), so
+# the files' answer is kept for the last few thousand URLs.  Keyed by the objects' identities:
+# an entry holds the objects themselves, so no id in a live key can be reused by another.
+URL_ANSWERS: BoundedCache[_UrlAnswer] = BoundedCache(capacity=2048, max_weight=2048)
 
 
 def decide(evidence: Evidence, policy: Policy) -> Decision:
     token = evidence.token or policy.identity.token
-    try:
-        path = url_path(evidence.url)
-        host = (urlsplit(evidence.url).hostname or "").lower()
-    except ValueError as exc:  # e.g. an unbalanced "[": nothing can be decided, so refuse
-        unparseable = Reason("policy", "refuse", "fetch", f"the URL cannot be parsed: {exc}")
-        return Decision(evidence.url, "refused", "n/a", policy.mode, (unparseable,))
-    reasons: list[Reason] = list(domain_reasons(host, policy))
-    files = {
-        name: file.sha256
-        for name, file in (
-            ("robots.txt", evidence.robots_txt),
-            ("ai.txt", evidence.ai_txt),
-            ("tdmrep.json", evidence.tdmrep_json),
+    answer = _url_answer(evidence, token, policy)
+    if answer.refused is not None:
+        return answer.refused
+    response: list[Reason] = []
+    tdmrep_reasons: list[Reason] | None = None
+    if tdmrep.carried_by_response(evidence.headers, evidence.meta, evidence.document):
+        tdmrep_reasons = tdmrep.reasons(
+            answer.path,
+            policy,
+            evidence.tdmrep_json,
+            evidence.headers,
+            evidence.meta,
+            evidence.document,
         )
-        if file is not None
-    }
-    robots_reason, use_reasons, fetch_ok = _file_answer(evidence, token, path, policy)
-    if robots_reason is not None:
-        reasons.append(robots_reason)
-    if not fetch_ok or any(r.scope == "fetch" and r.refuses for r in reasons):
-        return Decision(evidence.url, "refused", "n/a", policy.mode, tuple(reasons), files)
-
-    reasons += use_reasons
-    reasons += tdmrep.reasons(
-        path, policy, evidence.tdmrep_json, evidence.headers, evidence.meta, evidence.document
-    )
     if evidence.headers is not None:
         if policy.content_usage.honour:
-            reasons += aipref.header_reasons(evidence.headers.get_all("content-usage"), policy)
+            response += aipref.header_reasons(evidence.headers.get_all("content-usage"), policy)
         if policy.content_signal.honour:
             for line in evidence.headers.get_all("content-signal"):
-                reasons += content_signal.reasons(content_signal.parse(line), "response header")
-        reasons += directives.header_reasons(
+                response += content_signal.reasons(content_signal.parse(line), "response header")
+        response += directives.header_reasons(
             evidence.headers.get_all("x-robots-tag"), token, policy
         )
     if evidence.meta is not None:
-        reasons += directives.meta_reasons(evidence.meta, token, policy)
+        response += directives.meta_reasons(evidence.meta, token, policy)
     if evidence.registry is not None:
-        reasons.append(registry_reason(evidence.registry, policy))
-    if _licensed(host, policy):
-        reasons.append(Reason("policy", "allow", "use", f"{host} is a licensed domain (policy)"))
+        response.append(registry_reason(evidence.registry, policy))
+    if tdmrep_reasons is None and not response:
+        if not answer.plain:
+            answer.plain.append(_allowed(evidence.url, list(answer.reasons), answer, policy))
+        return answer.plain[0]
+    reasons = list(answer.reasons)
+    if tdmrep_reasons is not None:  # the response's carriers, read after the file's
+        reasons[len(reasons) - answer.tdmrep_from_file :] = tdmrep_reasons
+    return _allowed(evidence.url, reasons + response, answer, policy)
+
+
+def _allowed(url: str, reasons: list[Reason], answer: _UrlAnswer, policy: Policy) -> Decision:
+    if answer.licensed is not None:
+        reasons.append(answer.licensed)
     return Decision(
-        evidence.url,
+        url,
         "allowed",
         _use(reasons, policy),
         policy.mode,
         tuple(reasons) + _mode_reason(reasons, policy),
-        files,
+        dict(answer.evidence),
     )
 
 
-def _file_answer(
-    evidence: Evidence, token: str, path: str, policy: Policy
-) -> tuple[Reason | None, tuple[Reason, ...], bool]:
-    """robots.txt's fetch reason, the use reasons of robots.txt and ai.txt, and whether the
-    fetch may go on (False: robots.txt refuses it, and the use reasons are not worked out)."""
-    robots_txt_file, ai_txt_file = evidence.robots_txt, evidence.ai_txt
-    key = (id(robots_txt_file), id(ai_txt_file), token, path, id(policy))
+def _url_answer(evidence: Evidence, token: str, policy: Policy) -> _UrlAnswer:
+    files = (evidence.robots_txt, evidence.ai_txt, evidence.tdmrep_json, policy)
+    key = (evidence.url, token, *map(id, files))
+    answer = URL_ANSWERS.get_or_create(key, lambda: _work_out(evidence.url, token, files))
+    if any(a is not b for a, b in zip(answer.files, files, strict=True)):
+        # Cannot happen while the entry holds them; never trust an id alone.
+        answer = _work_out(evidence.url, token, files)
+    return answer
 
-    def work_out() -> _FileAnswer:
-        fetch_reason: Reason | None = None
-        robots: RobotsFile | None = None
-        if robots_txt_file is not None:
-            fetch_reason, robots = robots_txt.fetch_reasons(robots_txt_file, token, path, policy)
-            if fetch_reason.scope == "fetch" and fetch_reason.refuses:
-                return robots_txt_file, ai_txt_file, policy, fetch_reason, (), False
-        use: list[Reason] = []
-        if robots is not None and robots_txt_file is not None:
-            sha = robots_txt_file.sha256
-            use += robots_txt.ai_token_reasons(robots, path, policy, sha)
-            use += robots_txt.preference_reasons(robots, token, path, policy, sha)
-        if ai_txt_file is not None:
-            use += ai_txt.reasons(ai_txt_file, token, path, policy)
-        return robots_txt_file, ai_txt_file, policy, fetch_reason, tuple(use), True
 
-    answer = FILE_ANSWERS.get_or_create(key, work_out)
-    if answer[0] is not robots_txt_file or answer[1] is not ai_txt_file or answer[2] is not policy:
-        answer = work_out()  # cannot happen while the entry holds them; never trust an id alone
-    return answer[3], answer[4], answer[5]
+def _work_out(
+    url: str,
+    token: str,
+    files: tuple[FetchedFile | None, FetchedFile | None, FetchedFile | None, Policy],
+) -> _UrlAnswer:
+    robots_txt_file, ai_txt_file, tdmrep_file, policy = files
+    evidence = {
+        name: file.sha256
+        for name, file in (
+            ("robots.txt", robots_txt_file),
+            ("ai.txt", ai_txt_file),
+            ("tdmrep.json", tdmrep_file),
+        )
+        if file is not None
+    }
+
+    def refused(reasons: list[Reason]) -> _UrlAnswer:
+        decision = Decision(url, "refused", "n/a", policy.mode, tuple(reasons), evidence)
+        return _UrlAnswer(files, evidence, "", decision, (), 0, None, [])
+
+    try:
+        path = url_path(url)
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError as exc:  # e.g. an unbalanced "[": nothing can be decided, so refuse
+        unparseable = Reason("policy", "refuse", "fetch", f"the URL cannot be parsed: {exc}")
+        decision = Decision(url, "refused", "n/a", policy.mode, (unparseable,))
+        return _UrlAnswer(files, evidence, "", decision, (), 0, None, [])
+    reasons: list[Reason] = list(domain_reasons(host, policy))
+    robots: RobotsFile | None = None
+    if robots_txt_file is not None:
+        fetch_reason, robots = robots_txt.fetch_reasons(robots_txt_file, token, path, policy)
+        reasons.append(fetch_reason)
+        if fetch_reason.scope == "fetch" and fetch_reason.refuses:
+            return refused(reasons)
+    if any(r.scope == "fetch" and r.refuses for r in reasons):
+        return refused(reasons)
+    if robots is not None and robots_txt_file is not None:
+        sha = robots_txt_file.sha256
+        reasons += robots_txt.ai_token_reasons(robots, path, policy, sha)
+        reasons += robots_txt.preference_reasons(robots, token, path, policy, sha)
+    if ai_txt_file is not None:
+        reasons += ai_txt.reasons(ai_txt_file, token, path, policy)
+    from_file = tdmrep.reasons(path, policy, tdmrep_file, None, None, None)
+    licensed = None
+    if _licensed(host, policy):
+        licensed = Reason("policy", "allow", "use", f"{host} is a licensed domain (policy)")
+    return _UrlAnswer(
+        files, evidence, path, None, (*reasons, *from_file), len(from_file), licensed, []
+    )
 
 
 def _use(reasons: list[Reason], policy: Policy) -> UseAnswer:
@@ -206,7 +251,7 @@ def clear_caches() -> None:
     """Forget every parse the core has cached (the fuzzers and property tests check that an
     answer never depends on what was cached before)."""
     PARSED_FILES.clear()
-    FILE_ANSWERS.clear()
+    URL_ANSWERS.clear()
     aipref.parse_statement.cache_clear()
     content_signal.parse.cache_clear()
     _robots.product_token.cache_clear()

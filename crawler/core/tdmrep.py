@@ -87,6 +87,18 @@ def _carrier_value(values: tuple[str, ...]) -> tuple[str | None, list[str]]:
     return ("1" if "1" in valid else "0"), invalid
 
 
+def carried_by_response(
+    headers: Headers | None, meta: tuple[MetaTag, ...] | None, document: EmbeddedDocument | None
+) -> bool:
+    """Whether a response's own carriers hold a TDM reservation; when none does, ``reasons``
+    says exactly what tdmrep.json alone says (the file's answer can then be reused)."""
+    if document is not None:
+        return True
+    if headers is not None and headers.get_all("tdm-reservation"):
+        return True
+    return meta is not None and any(name == "tdm-reservation" for name, _ in meta)
+
+
 def reasons(
     path: str,
     policy: Policy,
