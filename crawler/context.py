@@ -32,7 +32,6 @@ from crawler.ops.jobs import Job
 from crawler.origin_cache import OriginCache
 from crawler.records import OriginFiles, crawler_identity, new_job_id, now_rfc3339, versions
 from crawler.registry_lookups import RegistryLookups, SharedAnswers
-from crawler.scale.job import scale_job_for
 from crawler.store import JobWriter, ObjectStore, open_objects
 from crawler.store.writer import SpoolError
 
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
     from typing import Self
 
     from scrapy.crawler import Crawler
+
+    from crawler.scale.job import ScaleJob
 
 logger = logging.getLogger(__name__)
 # botocore logs every signed request at DEBUG (access key id, session token), urllib3 every
@@ -261,9 +262,14 @@ class ConsentContext:
         self.seeds = list(settings.getlist("CONSENT_SEEDS"))
         location = settings.get("CONSENT_STORE", "crawl-data")
         # Multi-worker mode (CONSENT_REDIS): frontier, origin cache and registry answers shared.
-        self.scale = scale_job_for(
-            settings, settings.get("CONSENT_JOB_ID", ""), self.policy.sha256, location
-        )
+        # Imported only then: Redis's client takes ~45 ms to import, in every local crawl.
+        self.scale: ScaleJob | None = None
+        if settings.get("CONSENT_REDIS"):
+            from crawler.scale.job import scale_job_for
+
+            self.scale = scale_job_for(
+                settings, settings.get("CONSENT_JOB_ID", ""), self.policy.sha256, location
+            )
         worker = self.scale.worker if self.scale else settings.get("CONSENT_WORKER", "w0")
         objects = open_objects(location, endpoint_url=settings.get("CONSENT_S3_ENDPOINT") or None)
         objects.check_writable()
