@@ -9,15 +9,14 @@ the benchmark's small pages collections took ~1.5 s of CPU in 3,000 pages, 6% of
 When the engine starts, what exists then is collected (its two younger generations, where the
 start-up's garbage is) and moved into the permanent generation (``gc.freeze``), which no
 collection walks again, and the youngest generation is collected after 5,000 new container
-objects instead of 700.  The crawl makes little cyclic
-garbage (the provenance middleware unlinks each page from its selector, so pages die by
-reference counting), so collecting the young objects 700 at a time mostly walked objects that
-were about to die anyway: 0.36-0.48 s of collections in 3,000 pages became 0.16 s, and peak RSS
-stayed at 125 MiB (bench/RESULTS.md, Session 8).  (Before pages were unlinked, each page was
-cyclic garbage and a raised threshold made peak RSS grow with the crawl, so Session 7 left the
-thresholds alone.)  When the engine stops, the frozen objects go back to the oldest generation
-and the thresholds are restored, so a process that runs several crawls (tests, notebooks) is
-left as it was.
+objects instead of 700. The crawl makes little cyclic garbage (the provenance middleware
+unlinks each page from its selector, so pages die by reference counting), so collecting the
+young objects 700 at a time mostly walked objects that were about to die anyway: 0.36-0.48 s of
+collections in 3,000 pages became 0.16 s, and peak RSS stayed at 125 MiB (bench/RESULTS.md,
+Session 8). (Before pages were unlinked, each page was cyclic garbage and a raised threshold
+made peak RSS grow with the crawl, so Session 7 left the thresholds alone.) When the engine
+stops, the frozen objects go back to the oldest generation and the thresholds are restored, so
+a process that runs several crawls (tests, notebooks) is left as it was.
 
 ``CONSENT_GC_TUNING = False`` leaves the collector alone.
 """

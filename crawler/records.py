@@ -160,10 +160,6 @@ def signal_summary(
     return summary
 
 
-def reason_dicts(decision: Decision) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in decision.reasons]
-
-
 def crawler_identity(policy: Policy) -> dict[str, Any]:
     ident = policy.identity
     v = versions()
@@ -201,7 +197,7 @@ def provenance(
             "fetch": decision.fetch,
             "use": decision.use,
             "mode": decision.mode,
-            "reasons": reasons if reasons is not None else reason_dicts(decision),
+            "reasons": reasons if reasons is not None else decision.reason_dicts(),
         },
         "signals": signal_summary(decision, origin, registry),
         "redirects": [hop.to_dict() for hop in hops],
@@ -230,7 +226,7 @@ def decision_line(
         "url": url,
         "fetch": decision.fetch,
         "use": decision.use,
-        "reasons": reason_dicts(decision),
+        "reasons": decision.reason_dicts(),
         "decided_at": now_rfc3339(),
         "evidence": evidence,
         "stage": stage,

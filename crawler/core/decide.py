@@ -137,9 +137,7 @@ def _work_out(
     if robots_txt_file is not None:
         fetch_reason, robots = robots_txt.fetch_reasons(robots_txt_file, token, path, policy)
         reasons.append(fetch_reason)
-        if fetch_reason.scope == "fetch" and fetch_reason.refuses:
-            return refused(reasons)
-    if any(r.scope == "fetch" and r.refuses for r in reasons):
+    if any(r.scope == "fetch" and r.refuses for r in reasons):  # policy lists or robots.txt
         return refused(reasons)
     if robots is not None and robots_txt_file is not None:
         sha = robots_txt_file.sha256

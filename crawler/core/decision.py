@@ -74,6 +74,9 @@ class Decision:
     def reasons_for(self, signal: str) -> tuple[Reason, ...]:
         return tuple(r for r in self.reasons if r.signal == signal)
 
+    def reason_dicts(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.reasons]
+
     def refusals(self) -> tuple[Reason, ...]:
         return tuple(r for r in self.reasons if r.refuses)
 
@@ -96,6 +99,6 @@ class Decision:
             "fetch": self.fetch,
             "use": self.use,
             "mode": self.mode,
-            "reasons": [r.to_dict() for r in self.reasons],
+            "reasons": self.reason_dicts(),
             "evidence": dict(self.evidence),
         }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,14 +98,8 @@ class Uploader:
         """Wait until every queued upload is done, or ``timeout`` passes; True when empty."""
         # Woken by the thread as each upload completes (polling every 50 ms added up to
         # 0.1 s to the end of every crawl).
-        deadline = time.monotonic() + timeout
         with self._lock:
-            while self._queue:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(left)
-            return True
+            return self._lock.wait_for(lambda: not self._queue, timeout)
 
     def stop(self) -> None:
         with self._lock:
